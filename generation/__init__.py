@@ -1,0 +1,1 @@
+"""A question and chunks in, an answer with verified citations out."""

@@ -1,0 +1,201 @@
+"""Text generation: the Generator seam, the transformers implementation, and model loading."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+Message = Mapping[str, str]
+
+
+class GeneratorLoadError(Exception):
+    """The generator model could not be loaded."""
+
+
+class PromptTooLongError(ValueError):
+    """The prompt and the answer budget do not fit in the model's context window."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Generated text and its token counts."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Generator(Protocol):
+    """Anything that continues a chat."""
+
+    def generate(
+        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
+    ) -> Generation:
+        """Reply to `messages` with at most `max_new_tokens` tokens."""
+        ...
+
+
+def find_gguf(model: str) -> Path | None:
+    """The GGUF file `model` names: a .gguf path, or a folder holding one and no config.json."""
+    path = Path(model)
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    if path.is_dir() and not (path / "config.json").exists():
+        found = sorted(path.glob("*.gguf"))
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
+    """Dequantise a GGUF model once into a safetensors folder under `cache_dir`; return it.
+
+    transformers refuses to save a model loaded from GGUF, so it is rebuilt from its config
+    (without the quantization config) and its state dict. The folder appears atomically.
+    """
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    target = cache_dir / f"{gguf.stem}-{key[:12]}"
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to safetensors in %s (once)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_causal_lm(model: str, *, cache_dir: Path) -> tuple[Any, Any]:
+    """Load (model, tokenizer) from a Hugging Face id, a local folder, or a GGUF file."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = find_gguf(model)
+    source = str(convert_gguf(gguf, cache_dir)) if gguf else model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype="auto")
+    except (OSError, ValueError) as error:
+        raise GeneratorLoadError(
+            f"Could not load the generator {model!r}: {error}. Set RAGQA_GENERATOR__MODEL to a "
+            "Hugging Face model id, a local model folder, or a .gguf file."
+        ) from error
+    lm.eval()
+    return lm, tokenizer
+
+
+def _plain_prompt(messages: Sequence[Message]) -> str:
+    """A prompt for models without a chat template."""
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join([*lines, "Assistant:"])
+
+
+class HFGenerator:
+    """Generates with a transformers causal LM; one model per process, shared by threads."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        cache_dir: Path,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        threads: int = 0,
+    ) -> None:
+        self._model_id = model
+        self._cache_dir = cache_dir
+        self._max_new_tokens = max_new_tokens
+        self._temperature = temperature
+        self._threads = threads
+        self._loaded: tuple[Any, Any] | None = None
+        self._load_lock = threading.Lock()
+        # One generate() at a time: the model is not re-entrant and the CPU is shared anyway.
+        self._generate_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question."""
+        self._model()
+
+    def _model(self) -> tuple[Any, Any]:
+        with self._load_lock:
+            if self._loaded is None:
+                import torch
+
+                if self._threads > 0:
+                    torch.set_num_threads(self._threads)
+                self._loaded = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
+            return self._loaded
+
+    @property
+    def context_window(self) -> int:
+        """The model's maximum sequence length in tokens."""
+        model, _ = self._model()
+        return int(getattr(model.config, "max_position_embeddings", 2048))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """How many tokens the prompt for `messages` takes."""
+        return len(self._encode(messages)["input_ids"][0])
+
+    def _encode(self, messages: Sequence[Message]) -> Any:
+        _, tokenizer = self._model()
+        if tokenizer.chat_template:
+            return tokenizer.apply_chat_template(
+                [dict(m) for m in messages],
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
+            )
+        return tokenizer(_plain_prompt(messages), return_tensors="pt")
+
+    def generate(
+        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
+    ) -> Generation:
+        """Reply to `messages`; greedy unless a temperature is set; bounded in length."""
+        import torch
+
+        model, tokenizer = self._model()
+        budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
+        inputs = self._encode(messages)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        if prompt_len + budget > self.context_window:
+            raise PromptTooLongError(
+                f"The prompt takes {prompt_len} tokens; with {budget} for the answer it exceeds "
+                f"the model's {self.context_window}-token window. Ask a shorter question or "
+                "lower RAGQA_RETRIEVAL__TOP_K."
+            )
+        sampling: dict[str, Any] = {"do_sample": False}
+        if self._temperature > 0:
+            sampling = {"do_sample": True, "temperature": self._temperature}
+        pad = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+        with self._generate_lock, torch.inference_mode():
+            output = model.generate(
+                **inputs, max_new_tokens=budget, pad_token_id=pad, use_cache=True, **sampling
+            )
+        new_tokens = output[0, prompt_len:]
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        return Generation(text=text, prompt_tokens=prompt_len, completion_tokens=len(new_tokens))

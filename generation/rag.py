@@ -1,0 +1,91 @@
+"""The use case: answer a question from a collection's documents, with citations."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Protocol
+
+from generation.citations import resolve_citations
+from generation.generator import Generator
+from generation.prompts import DOCS, REFUSAL, PromptTemplate, build_messages
+from generation.types import Answer
+from retrieval.types import ScoredChunk
+
+MODES = ("rag",)
+
+
+class Searcher(Protocol):
+    """What generation needs from retrieval."""
+
+    def search(self, question: str, *, collection: str, k: int | None = None) -> list[ScoredChunk]:
+        """The best chunks for `question`, best first."""
+        ...
+
+
+class InvalidQuestionError(ValueError):
+    """A question that cannot be answered as asked (empty, too long, unknown mode)."""
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z ]", "", text.lower()).strip()
+
+
+def is_refusal(text: str) -> bool:
+    """Whether the model answered with the refusal sentence (or only began to)."""
+    said, refusal = _normalise(text), _normalise(REFUSAL)
+    # A truncated refusal ("I could not find the") still counts; a bare "I" does not.
+    return refusal in said or (len(said) >= 15 and refusal.startswith(said))
+
+
+class Rag:
+    """Retrieve, prompt, generate, cite."""
+
+    def __init__(
+        self,
+        *,
+        searcher: Searcher,
+        generator: Generator,
+        template: PromptTemplate = DOCS,
+        max_question_chars: int = 2000,
+    ) -> None:
+        self._searcher = searcher
+        self._generator = generator
+        self._template = template
+        self._max_question_chars = max_question_chars
+
+    def answer(self, question: str, *, collection: str, mode: str = "rag") -> Answer:
+        """Answer `question` from `collection`; every citation is a chunk the model was given."""
+        question = self._validate(question, mode)
+        started = time.perf_counter()
+        hits = self._searcher.search(question, collection=collection)
+        retrieved = time.perf_counter()
+        generation = self._generator.generate(build_messages(self._template, question, hits))
+        generated = time.perf_counter()
+        refused = is_refusal(generation.text)
+        citations, inferred = resolve_citations(generation.text, hits)
+        return Answer(
+            text=REFUSAL if refused else generation.text,
+            mode=mode,
+            refused=refused,
+            citations=citations,
+            citations_inferred=inferred,
+            timings_ms={
+                "retrieval": (retrieved - started) * 1000,
+                "generation": (generated - retrieved) * 1000,
+                "total": (generated - started) * 1000,
+            },
+        )
+
+    def _validate(self, question: str, mode: str) -> str:
+        if mode not in MODES:
+            raise InvalidQuestionError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+        question = question.strip()
+        if not question:
+            raise InvalidQuestionError("The question is empty; ask something about your documents.")
+        if len(question) > self._max_question_chars:
+            raise InvalidQuestionError(
+                f"The question is {len(question)} characters long; the limit is "
+                f"{self._max_question_chars}. Shorten it."
+            )
+        return question

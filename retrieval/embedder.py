@@ -1,0 +1,103 @@
+"""Turn text into vectors: the Embedder seam and its sentence-transformers implementation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class EmbedderLoadError(Exception):
+    """The embedding model could not be loaded."""
+
+
+class Embedder(Protocol):
+    """Anything that embeds documents and queries into the same normalised vector space."""
+
+    @property
+    def model_name(self) -> str:
+        """The name recorded beside every collection built with this embedder."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Return one unit-length vector per text."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Return the unit-length vector of a search query."""
+        ...
+
+
+_models: dict[tuple[str, str], Any] = {}
+_models_lock = threading.Lock()
+
+
+def _load_sentence_transformer(model: str, device: str) -> Any:
+    """Load a SentenceTransformer once per (model, device) in this process."""
+    key = (model, device)
+    with _models_lock:
+        if key not in _models:
+            from sentence_transformers import SentenceTransformer
+
+            logger.info("loading embedder %s on %s", model, device)
+            try:
+                _models[key] = SentenceTransformer(model, device=device)
+            except (OSError, ValueError) as error:
+                raise EmbedderLoadError(
+                    f"Could not load the embedding model {model!r}: {error}. Set "
+                    "RAGQA_EMBEDDER__MODEL to a sentence-transformers model id or local directory."
+                ) from error
+        return _models[key]
+
+
+class SentenceTransformerEmbedder:
+    """Embeds with any sentence-transformers model id or local directory; loads on first use."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        model_name: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+    ) -> None:
+        self._model_path = model
+        self._model_name = model_name or model
+        self._device = device
+        self._batch_size = batch_size
+
+    @property
+    def model_name(self) -> str:
+        """The configured model name (what collections record)."""
+        return self._model_name
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first call."""
+        _load_sentence_transformer(self._model_path, self._device)
+
+    @property
+    def max_seq_length(self) -> int:
+        """The longest input, in tokens, that the model reads without truncating."""
+        return int(_load_sentence_transformer(self._model_path, self._device).max_seq_length)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed texts in batches; vectors are L2-normalised so dot product = cosine."""
+        if not texts:
+            return []
+        model = _load_sentence_transformer(self._model_path, self._device)
+        vectors = model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        result: list[list[float]] = vectors.tolist()
+        return result
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        return self.embed_documents([text])[0]

@@ -1,0 +1,1 @@
+"""The composition root: settings, wiring, HTTP API, web page and command line."""

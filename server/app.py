@@ -1,0 +1,49 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+
+from server.chat import chat_api
+from server.errors import register_error_handlers
+from server.health import health
+from server.security import protect_api
+from server.settings import Settings
+from server.web import web
+from server.wiring import Services
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """Build the app; nothing loads until a request needs it (or warm_up is started)."""
+    settings = settings or Settings()
+    services = services or Services(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["ragqa"] = services
+    register_error_handlers(app)
+    protect_api(app, settings.server)
+    app.register_blueprint(health)
+    app.register_blueprint(chat_api)
+    app.register_blueprint(web)
+    return app
+
+
+def start_warm_up(services: Services) -> threading.Thread:
+    """Load the models in a background thread so the first question is fast."""
+
+    def _run() -> None:
+        try:
+            services.warm_up()
+            logger.info("models loaded")
+        except Exception:  # the first request will report the same error to its caller
+            logger.exception("warm-up failed")
+
+    thread = threading.Thread(target=_run, name="ragqa-warm-up", daemon=True)
+    thread.start()
+    return thread

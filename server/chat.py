@@ -1,0 +1,45 @@
+"""POST /api/chat: a question in, an answer with citations out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from server.errors import BadRequestError
+from server.wiring import Services
+
+chat_api = Blueprint("chat", __name__, url_prefix="/api")
+
+
+def services() -> Services:
+    """The app's Services."""
+    found: Services = current_app.extensions["ragqa"]
+    return found
+
+
+def _string_field(body: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequestError(f"Missing field {name!r}.")
+        return None
+    if not isinstance(value, str):
+        raise BadRequestError(f"Field {name!r} must be a string.")
+    return value
+
+
+@chat_api.post("/chat")
+def chat() -> Response:
+    """Body: {"question": str, "collection"?: str, "mode"?: "rag"}."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequestError('Send a JSON object such as {"question": "What is ragqa?"}.')
+    question = _string_field(body, "question", required=True) or ""
+    app_services = services()
+    collection = (
+        _string_field(body, "collection", required=False) or app_services.settings.collection
+    )
+    mode = _string_field(body, "mode", required=False) or "rag"
+    answer = app_services.rag.answer(question, collection=collection, mode=mode)
+    return jsonify(answer.to_dict())

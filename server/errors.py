@@ -1,0 +1,70 @@
+"""Domain errors to HTTP status codes and a JSON body {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from generation.generator import GeneratorLoadError, PromptTooLongError
+from generation.rag import InvalidQuestionError
+from retrieval.embedder import EmbedderLoadError
+from retrieval.index import (
+    CollectionNotFoundError,
+    EmbedderMismatchError,
+    InvalidCollectionNameError,
+)
+from server.wiring import ModelNotInstalledError
+
+logger = logging.getLogger(__name__)
+
+
+class BadRequestError(ValueError):
+    """A request body that does not have the documented shape."""
+
+
+# (exception type, HTTP status, error code); the first match wins.
+ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
+    (BadRequestError, 400, "bad_request"),
+    (InvalidQuestionError, 400, "invalid_question"),
+    (InvalidCollectionNameError, 400, "invalid_collection_name"),
+    (PromptTooLongError, 413, "prompt_too_long"),
+    (CollectionNotFoundError, 404, "collection_not_found"),
+    (EmbedderMismatchError, 409, "embedder_mismatch"),
+    (ModelNotInstalledError, 503, "model_not_installed"),
+    (EmbedderLoadError, 503, "model_unavailable"),
+    (GeneratorLoadError, 503, "model_unavailable"),
+)
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    """The JSON error body every endpoint uses."""
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def classify(error: Exception) -> tuple[int, str] | None:
+    """The (status, code) of a known domain error, or None."""
+    for kind, status, code in ERROR_MAP:
+        if isinstance(error, kind):
+            if isinstance(error, CollectionNotFoundError) and error.empty:
+                return status, "collection_empty"
+            return status, code
+    return None
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON for every error; unknown ones are logged with traceback and answered generically."""
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> tuple[Response, int]:
+        code = (error.name or "error").lower().replace(" ", "_")
+        return error_response(error.code or 500, code, error.description or str(error))
+
+    @app.errorhandler(Exception)
+    def _any(error: Exception) -> tuple[Response, int]:
+        known = classify(error)
+        if known is not None:
+            return error_response(known[0], known[1], str(error))
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "Internal error; see the server log.")

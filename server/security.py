@@ -1,0 +1,71 @@
+"""Who may call the API: an optional bearer key and a per-address rate limit."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import deque
+
+from flask import Flask, Response, request
+
+from server.errors import error_response
+from server.settings import ServerSettings
+
+
+class RateLimiter:
+    """A sliding one-minute window of request times per client address."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        """Record a request from `client`; False if it is over the limit."""
+        if self._per_minute <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            window = self._seen.setdefault(client, deque())
+            while window and now - window[0] >= 60.0:
+                window.popleft()
+            if len(window) >= self._per_minute:
+                return False
+            window.append(now)
+            if len(self._seen) > 10_000:  # forget idle clients so memory stays bounded
+                self._seen = {k: v for k, v in self._seen.items() if v}
+            return True
+
+
+def protect_api(app: Flask, settings: ServerSettings) -> None:
+    """Require the API key (if configured) and apply the rate limit on /api/*."""
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+
+    @app.before_request
+    def _check() -> tuple[Response, int] | None:
+        if not request.path.startswith("/api/"):
+            return None
+        if key is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), key.encode()):
+                return error_response(
+                    401, "unauthorized", "Send the API key as 'Authorization: Bearer <key>'."
+                )
+        if not limiter.allow(request.remote_addr or "unknown"):
+            return error_response(
+                429,
+                "rate_limited",
+                f"More than {settings.rate_limit_per_minute} requests in a minute; slow down.",
+            )
+        return None
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+        )
+        return response

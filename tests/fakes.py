@@ -1,0 +1,58 @@
+"""Fakes for fast tests of ragqa's own logic."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from generation.generator import Generation
+
+
+class FakeEmbedder:
+    """Bag-of-words hashed into a small vector: texts sharing words are close."""
+
+    def __init__(self, dim: int = 64, model_name: str = "fake-embedder") -> None:
+        self.dim = dim
+        self._model_name = model_name
+        self.calls: list[int] = []
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    def _vector(self, text: str) -> list[float]:
+        vector = [0.0] * self.dim
+        for word in re.findall(r"[a-z0-9]+", text.lower()):
+            slot = int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim
+            vector[slot] += 1.0
+        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+        return [x / norm for x in vector]
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls.append(len(texts))
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+class FakeGenerator:
+    """Replies from a queue (then a default); records every prompt it was given."""
+
+    def __init__(self, *replies: str, default: str = "It is in the documents [1].") -> None:
+        self.replies: deque[str] = deque(replies)
+        self.default = default
+        self.prompts: list[list[Mapping[str, str]]] = []
+
+    def enqueue(self, *replies: str) -> None:
+        self.replies.extend(replies)
+
+    def generate(
+        self, messages: Sequence[Mapping[str, str]], *, max_new_tokens: int | None = None
+    ) -> Generation:
+        self.prompts.append(list(messages))
+        text = self.replies.popleft() if self.replies else self.default
+        return Generation(text=text, prompt_tokens=10, completion_tokens=len(text.split()))

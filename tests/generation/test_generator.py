@@ -1,0 +1,89 @@
+"""HFGenerator on a tiny Llama built in code (real transformers code)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from generation.generator import (
+    GeneratorLoadError,
+    HFGenerator,
+    PromptTooLongError,
+    find_gguf,
+    load_causal_lm,
+)
+
+pytestmark = pytest.mark.model
+MESSAGES = [
+    {"role": "system", "content": "answer the question"},
+    {"role": "user", "content": "what is ragqa ?"},
+]
+
+
+def test_generates_bounded_text_with_chat_template(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=7)
+    result = generator.generate(MESSAGES)
+    assert 1 <= result.completion_tokens <= 7
+    assert result.prompt_tokens == generator.count_tokens(MESSAGES) > 5
+    # A request may ask for fewer tokens than the configured bound, never more.
+    assert generator.generate(MESSAGES, max_new_tokens=3).completion_tokens <= 3
+    assert generator.generate(MESSAGES, max_new_tokens=500).completion_tokens <= 7
+
+
+def test_greedy_generation_is_deterministic(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=12)
+    assert generator.generate(MESSAGES) == generator.generate(MESSAGES)
+
+
+def test_model_is_shared_safely_across_threads(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=8)
+    expected = generator.generate(MESSAGES)
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(generator.generate(MESSAGES)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 4
+
+
+def test_prompt_longer_than_the_window_is_a_clear_error(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=8)
+    long = [{"role": "user", "content": "the " * 5000}]
+    with pytest.raises(PromptTooLongError, match="4096-token window"):
+        generator.generate(long)
+
+
+def test_model_without_chat_template_uses_a_plain_prompt(tiny_llama: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_llama, plain)
+    for name in ("chat_template.jinja", "chat_template.json"):
+        (plain / name).unlink(missing_ok=True)
+    config = plain / "tokenizer_config.json"
+    import json
+
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    generator = HFGenerator(model=str(plain), cache_dir=tmp_path, max_new_tokens=4)
+    result = generator.generate(MESSAGES)
+    assert result.completion_tokens >= 1
+
+
+def test_missing_model_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(GeneratorLoadError, match="RAGQA_GENERATOR__MODEL"):
+        load_causal_lm(str(tmp_path / "no-such-model"), cache_dir=tmp_path)
+
+
+def test_find_gguf(tmp_path: Path, tiny_llama: Path) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    assert find_gguf(str(tmp_path / "m.gguf")) == tmp_path / "m.gguf"
+    assert find_gguf(str(tmp_path)) == tmp_path / "m.gguf"
+    assert find_gguf(str(tiny_llama)) is None
+    assert find_gguf("HuggingFaceTB/SmolLM2-135M-Instruct") is None

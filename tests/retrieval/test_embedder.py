@@ -1,0 +1,33 @@
+"""SentenceTransformerEmbedder on a tiny BERT built in code."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from retrieval.embedder import EmbedderLoadError, SentenceTransformerEmbedder
+
+pytestmark = pytest.mark.model
+
+
+def test_vectors_are_normalised_and_consistent(tiny_embedder: Path) -> None:
+    embedder = SentenceTransformerEmbedder(
+        model=str(tiny_embedder), model_name="tiny", batch_size=2
+    )
+    docs = embedder.embed_documents(["what is ragqa", "debian linux", "the answer", "a page"])
+    assert len(docs) == 4
+    assert {len(v) for v in docs} == {32}
+    for v in docs:
+        assert math.sqrt(sum(x * x for x in v)) == pytest.approx(1.0, abs=1e-5)
+    assert embedder.embed_query("debian linux") == pytest.approx(docs[1], abs=1e-5)
+    assert embedder.model_name == "tiny"
+    assert embedder.max_seq_length == 64
+    assert embedder.embed_documents([]) == []
+
+
+def test_missing_model_says_which_setting_to_change(tmp_path: Path) -> None:
+    embedder = SentenceTransformerEmbedder(model=str(tmp_path / "nothing-here"))
+    with pytest.raises(EmbedderLoadError, match="RAGQA_EMBEDDER__MODEL"):
+        embedder.embed_query("x")

@@ -1,0 +1,39 @@
+"""Fixtures for the server: settings in a temp home, Services with fakes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings
+from server.wiring import Services
+from tests.fakes import FakeEmbedder, FakeGenerator
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def generator() -> FakeGenerator:
+    return FakeGenerator()
+
+
+@pytest.fixture
+def services(settings: Settings, generator: FakeGenerator) -> Services:
+    return Services(settings, embedder=FakeEmbedder(), generator=generator)
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "install.md").write_text(
+        "# Installing\n\nRun make run to install ragqa and start the server.\n"
+    )
+    (folder / "models.md").write_text(
+        "# Models\n\nThe default generator is SmolLM2 and the embedder is MiniLM.\n"
+    )
+    return folder

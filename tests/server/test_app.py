@@ -1,0 +1,149 @@
+"""The HTTP API through Flask's test client, with fakes behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from server.app import create_app
+from server.settings import Settings
+from server.wiring import Services
+from tests.fakes import FakeEmbedder, FakeGenerator
+
+
+@pytest.fixture
+def client(services: Services) -> FlaskClient:
+    return create_app(services.settings, services).test_client()
+
+
+def test_healthz_needs_no_model(settings: Settings) -> None:
+    class Exploding(Services):
+        @property
+        def embedder(self):  # type: ignore[no-untyped-def]
+            raise AssertionError("healthz must not load a model")
+
+    app = create_app(settings, Exploding(settings))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_chat_answers_with_citations(
+    client: FlaskClient, services: Services, docs: Path, generator: FakeGenerator
+) -> None:
+    services.ingestor.ingest([docs], collection="docs")
+    generator.enqueue("Run make run [1].")
+    response = client.post("/api/chat", json={"question": "How do I install ragqa?"})
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["answer"] == "Run make run [1]."
+    assert data["mode"] == "rag"
+    assert data["refused"] is False
+    assert data["citations"][0]["source"].endswith("install.md")
+    assert set(data["citations"][0]) >= {"n", "source", "page", "chunk_id", "text"}
+    assert data["timings_ms"]["total"] >= 0
+
+
+def test_chat_in_named_collection(client: FlaskClient, services: Services, docs: Path) -> None:
+    services.ingestor.ingest([docs / "models.md"], collection="models")
+    response = client.post(
+        "/api/chat", json={"question": "Which generator?", "collection": "models"}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["citations"][0]["source"].endswith("models.md")
+
+
+def test_missing_collection_is_404_with_what_to_run(client: FlaskClient) -> None:
+    response = client.post("/api/chat", json={"question": "Anything?", "collection": "nothing"})
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["code"] == "collection_not_found"
+    assert "ragqa ingest PATH --collection nothing" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (None, 400, "bad_request"),
+        ({"question": 3}, 400, "bad_request"),
+        ({}, 400, "bad_request"),
+        ({"question": "   "}, 400, "invalid_question"),
+        ({"question": "q", "collection": "a b"}, 400, "invalid_collection_name"),
+        ({"question": "q", "mode": "magic"}, 400, "invalid_question"),
+    ],
+)
+def test_bad_requests_get_json_errors(
+    client: FlaskClient, body: object, status: int, code: str
+) -> None:
+    response = (
+        client.post("/api/chat", json=body)
+        if body is not None
+        else client.post("/api/chat", data="not json", content_type="text/plain")
+    )
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+
+
+def test_oversized_request_is_413(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, server={"max_request_bytes": 2048}, _env_file=None)  # type: ignore[call-arg]
+    client = create_app(
+        settings, Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    ).test_client()
+    response = client.post("/api/chat", json={"question": "x" * 5000})
+    assert response.status_code == 413
+    assert "error" in response.get_json()
+
+
+def test_unknown_errors_are_500_without_details(services: Services, docs: Path) -> None:
+    class Broken(FakeGenerator):
+        def generate(self, messages, *, max_new_tokens=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("secret internal detail")
+
+    services.ingestor.ingest([docs], collection="docs")
+    broken = Services(services.settings, embedder=FakeEmbedder(), generator=Broken())
+    client = create_app(services.settings, broken).test_client()
+    response = client.post("/api/chat", json={"question": "q?"})
+    assert response.status_code == 500
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_api_key_is_required_when_set(tmp_path: Path, docs: Path) -> None:
+    settings = Settings(home=tmp_path, server={"api_key": "k3y"}, _env_file=None)  # type: ignore[call-arg]
+    services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    services.ingestor.ingest([docs], collection="docs")
+    client = create_app(settings, services).test_client()
+    assert client.post("/api/chat", json={"question": "q"}).status_code == 401
+    wrong = client.post("/api/chat", json={"question": "q"}, headers={"Authorization": "Bearer no"})
+    assert wrong.status_code == 401
+    right = client.post(
+        "/api/chat", json={"question": "q"}, headers={"Authorization": "Bearer k3y"}
+    )
+    assert right.status_code == 200
+    assert client.get("/healthz").status_code == 200  # liveness stays open for probes
+
+
+def test_rate_limit_per_client(tmp_path: Path, docs: Path) -> None:
+    settings = Settings(home=tmp_path, server={"rate_limit_per_minute": 3}, _env_file=None)  # type: ignore[call-arg]
+    services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    services.ingestor.ingest([docs], collection="docs")
+    client = create_app(settings, services).test_client()
+    codes = [client.post("/api/chat", json={"question": "q"}).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    other = client.post(
+        "/api/chat", json={"question": "q"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
+    assert other.status_code == 200
+
+
+def test_chat_page_is_served_with_safe_headers(client: FlaskClient) -> None:
+    # Static files stream from disk: close each response (warnings are errors here).
+    with client.get("/") as page, client.get("/static/app.js") as script:
+        assert page.status_code == 200
+        assert b"<form" in page.data
+        assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert b"/api/chat" in script.data
+        # The page never inserts server text as HTML.
+        assert b"innerHTML" not in script.data

@@ -1,0 +1,114 @@
+"""The ragqa command, through click's runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from server.cli import main
+from server.settings import Settings
+from server.wiring import Services
+from tests.fakes import FakeEmbedder, FakeGenerator
+
+
+def run(services: Services, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), obj=services)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ingest_json_report_then_ask_json(
+    services: Services, docs: Path, generator: FakeGenerator
+) -> None:
+    code, out, _ = run(services, "ingest", str(docs), "--collection", "guide", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["files_ok"] == 2 and report["files_failed"] == 0 and report["chunks_added"] >= 2
+    assert report["errors"] == []
+    generator.enqueue("The embedder is MiniLM [1].")
+    code, out, _ = run(services, "ask", "Which embedder is used?", "-c", "guide", "--json")
+    assert code == 0
+    answer = json.loads(out)
+    assert answer["answer"] == "The embedder is MiniLM [1]."
+    assert answer["mode"] == "rag" and answer["refused"] is False
+    assert answer["citations"][0]["source"].endswith("models.md")
+    assert {"retrieval", "generation", "total"} <= set(answer["timings_ms"])
+
+
+def test_ask_plain_text_lists_sources(
+    services: Services, docs: Path, generator: FakeGenerator
+) -> None:
+    run(services, "ingest", str(docs))
+    generator.enqueue("Run make run [1].")
+    code, out, _ = run(services, "ask", "How do I install?")
+    assert code == 0
+    assert out.startswith("Run make run [1].")
+    assert "Sources:" in out and "install.md" in out
+
+
+def test_ask_missing_collection_is_one_clear_line(services: Services) -> None:
+    code, _, err = run(services, "ask", "anything", "--collection", "nothing")
+    assert code == 1
+    assert "ragqa ingest PATH --collection nothing" in err
+    assert "Traceback" not in err
+
+
+def test_ingest_of_only_bad_files_exits_nonzero(services: Services, tmp_path: Path) -> None:
+    (tmp_path / "a.docx").write_bytes(b"PK")
+    code, out, _ = run(services, "ingest", str(tmp_path / "a.docx"), "--json")
+    assert code == 1
+    assert json.loads(out)["files_failed"] == 1
+
+
+def test_collections_lists_counts(services: Services, docs: Path) -> None:
+    run(services, "ingest", str(docs), "-c", "first")
+    code, out, _ = run(services, "collections")
+    assert code == 0
+    assert out.startswith("first\t")
+
+
+def test_serve_refuses_public_address_without_api_key(services: Services) -> None:
+    code, _, err = run(services, "serve", "--host", "0.0.0.0")
+    assert code == 1
+    assert "RAGQA_SERVER__API_KEY" in err
+
+
+def test_invalid_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGQA_SERVER__PORT", "not-a-port")
+    result = CliRunner().invoke(main, ["collections"])
+    assert result.exit_code == 1
+    assert "Invalid RAGQA_* setting" in result.stderr
+
+
+def test_importing_the_server_loads_no_heavy_library(tmp_path: Path) -> None:
+    code = (
+        "import sys, server.cli, server.app\n"
+        "from server.app import create_app\n"
+        "app = create_app()\n"
+        "app.test_client().get('/healthz')\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'chromadb',"
+        " 'pypdf', 'langchain_text_splitters', 'peft') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PATH": "", "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_settings_object_is_used_for_defaults(tmp_path: Path, docs: Path) -> None:
+    settings = Settings(home=tmp_path / "h", collection="handbook", _env_file=None)  # type: ignore[call-arg]
+    services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    code, _, _ = run(services, "ingest", str(docs), "--json")
+    assert code == 0
+    assert services.index.list_collections() == ["handbook"]
+    assert (tmp_path / "h" / "chroma").is_dir()

@@ -1,0 +1,57 @@
+"""Settings come from RAGQA_* variables, nested with __, validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from server.settings import BUILTIN_EMBEDDER, BUILTIN_GENERATOR, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.home == Path(".ragqa")
+    assert settings.chroma_path == Path(".ragqa/chroma")
+    assert settings.model_cache_dir == Path(".ragqa/models")
+    assert settings.embedder.model == BUILTIN_EMBEDDER
+    assert settings.generator.model == BUILTIN_GENERATOR
+    assert settings.server.port == 8000
+    assert settings.server.host == "127.0.0.1"
+    assert settings.generator.temperature == 0.0
+
+
+def test_environment_nested_with_double_underscore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGQA_HOME", "/srv/ragqa")
+    monkeypatch.setenv("RAGQA_SERVER__PORT", "9001")
+    monkeypatch.setenv("RAGQA_GENERATOR__MODEL", "HuggingFaceTB/SmolLM2-360M-Instruct")
+    monkeypatch.setenv("RAGQA_GENERATOR__CACHE_DIR", "/cache")
+    monkeypatch.setenv("RAGQA_SERVER__API_KEY", "s3cret")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.home == Path("/srv/ragqa")
+    assert settings.server.port == 9001
+    assert settings.generator.model == "HuggingFaceTB/SmolLM2-360M-Instruct"
+    assert settings.model_cache_dir == Path("/cache")
+    assert settings.server.api_key is not None
+    assert "s3cret" not in repr(settings)
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("RAGQA_COLLECTION=handbook\n")
+    assert Settings().collection == "handbook"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RAGQA_SERVER__PORT", "0"),
+        ("RAGQA_GENERATOR__MAX_NEW_TOKENS", "100000"),
+        ("RAGQA_CHUNKING__CHUNK_OVERLAP", "900"),
+        ("RAGQA_RETRIEVAL__TOP_K", "zero"),
+    ],
+)
+def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # type: ignore[call-arg]

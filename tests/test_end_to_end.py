@@ -1,0 +1,141 @@
+"""Ingest -> ask end to end with real models: tiny ones built in code, then the packaged ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from server.cli import main
+from server.settings import Settings
+from server.wiring import Services
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.model
+def test_tiny_models_through_the_whole_pipeline(
+    tiny_llama: Path, tiny_embedder: Path, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
+    (docs / "b.txt").write_text("debian is linux . install it and run it .")
+    settings = Settings(  # type: ignore[call-arg]
+        home=tmp_path / "home",
+        embedder={"model": str(tiny_embedder)},
+        generator={"model": str(tiny_llama), "max_new_tokens": 8},
+        _env_file=None,
+    )
+    runner = CliRunner()
+    services = Services(settings)
+    result = runner.invoke(main, ["ingest", str(docs), "--json"], obj=services)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["chunks_added"] == 2
+    result = runner.invoke(main, ["ask", "what is ragqa ?", "--json"], obj=services)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["mode"] == "rag"
+    given = {str((docs / n).resolve()) for n in ("a.md", "b.txt")}
+    assert answer["citations"] and {c["source"] for c in answer["citations"]} <= given
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("real-home")
+
+
+def ragqa(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAGQA_HOME": str(home), "RAGQA_GENERATOR__MAX_NEW_TOKENS": "96"}
+    return subprocess.run(
+        [str(BIN / "ragqa"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_packaged_models_answer_from_the_debian_faq(shared_data: Path, real_home: Path) -> None:
+    faq = shared_data / "debian_faq" / "debian-faq.en.txt"
+    done = ragqa(real_home, "ingest", str(faq), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["files_ok"] == 1 and report["chunks_added"] > 100
+    asked = ragqa(real_home, "ask", "What is Debian?", "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["answer"].strip()
+    assert any(c["source"] == str(faq.resolve()) for c in answer["citations"])
+    assert any("Debian" in c["text"] for c in answer["citations"])
+    # The GGUF was converted once into the home's model cache; a second run reuses it.
+    assert list((real_home / "models").glob("SmolLM2-135M-Instruct*/model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def live_server(real_home: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "RAGQA_HOME": str(real_home), "RAGQA_GENERATOR__MAX_NEW_TOKENS": "64"}
+    process = subprocess.Popen(
+        [str(BIN / "ragqa"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        else:
+            process.kill()
+            pytest.fail(f"server did not start: {process.communicate()[1][-2000:]}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stderr:
+            process.stderr.close()
+
+
+@pytest.mark.slow
+def test_real_server_over_http(live_server: str, shared_data: Path, real_home: Path) -> None:
+    faq = shared_data / "debian_faq" / "debian-faq.en.txt"
+    ragqa(real_home, "ingest", str(faq))
+    assert requests.get(f"{live_server}/healthz", timeout=5).json() == {"status": "ok"}
+    response = requests.post(
+        f"{live_server}/api/chat", json={"question": "What is Debian?"}, timeout=300
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["mode"] == "rag"
+    assert any(c["source"] == str(faq.resolve()) for c in data["citations"])
+    missing = requests.post(
+        f"{live_server}/api/chat", json={"question": "x", "collection": "nothing"}, timeout=30
+    )
+    assert missing.status_code == 404
+    assert "ragqa ingest" in missing.json()["error"]["message"]
+    page = requests.get(live_server, timeout=5)
+    assert page.status_code == 200 and "<form" in page.text

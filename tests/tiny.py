@@ -1,0 +1,93 @@
+"""Tiny real models built in code: a 2-layer Llama chat model and a 2-layer BERT embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_WORD_LIST = (
+    "the a an is are was of to in and or for on with what how why who which ragqa debian "
+    "linux answer question document documents source sources chunk chunks index model "
+    "server collection ingest ask page pages text file files install run test cite not find "
+    "could i you it this that be can do does"
+)
+WORDS = _WORD_LIST.split()
+SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>", "[CLS]", "[SEP]", "[MASK]"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> "
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
+)
+
+
+def _word_tokenizer(specials: list[str]) -> object:
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    vocab = {token: i for i, token in enumerate([*specials, *WORDS, *"0123456789[],.?!:"])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    tokenizer.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    return tokenizer
+
+
+def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer Llama with a word-level tokenizer and a chat template."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(seed)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=_word_tokenizer(SPECIALS),
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_sentence_transformer(folder: Path, *, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer BERT with mean pooling, saved as a sentence-transformer."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(seed)
+    bert = folder / "bert"
+    bert.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"0123456789[],.?!:"]
+    (bert / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(bert / "vocab.txt")).save_pretrained(bert)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(bert)
+    transformer = Transformer(str(bert), max_seq_length=64)
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(32, pooling_mode="mean")], device="cpu"
+    )
+    model.save(str(folder / "st"))
+    return folder / "st"
