@@ -39,9 +39,13 @@ class Generator(Protocol):
     """Anything that continues a chat."""
 
     def generate(
-        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
-        """Reply to `messages` with at most `max_new_tokens` tokens."""
+        """Reply to `messages` in at most `max_new_tokens` tokens, ending early at a `stop` text."""
         ...
 
 
@@ -131,6 +135,7 @@ class HFGenerator:
         self._temperature = temperature
         self._threads = threads
         self._loaded: tuple[Any, Any] | None = None
+        self._stops: dict[tuple[str, ...], Any] = {}
         self._load_lock = threading.Lock()
         # One generate() at a time: the model is not re-entrant and the CPU is shared anyway.
         self._generate_lock = threading.Lock()
@@ -170,8 +175,27 @@ class HFGenerator:
             )
         return tokenizer(_plain_prompt(messages), return_tensors="pt")
 
+    def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
+        """Stopping criteria for `stop` texts, built once; None if the tokenizer cannot do it."""
+        if not stop:
+            return None
+        if stop not in self._stops:
+            from transformers import StoppingCriteriaList, StopStringCriteria
+
+            _, tokenizer = self._model()
+            try:
+                self._stops[stop] = StoppingCriteriaList([StopStringCriteria(tokenizer, stop)])
+            except ValueError:  # some tokenizers cannot map their vocabulary to plain strings
+                logger.warning("this tokenizer cannot stop at texts; answers are trimmed after")
+                self._stops[stop] = None
+        return self._stops[stop]
+
     def generate(
-        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         """Reply to `messages`; greedy unless a temperature is set; bounded in length."""
         import torch
@@ -187,8 +211,11 @@ class HFGenerator:
                 "lower RAGQA_RETRIEVAL__TOP_K."
             )
         sampling: dict[str, Any] = {"do_sample": False}
+        criteria = self._stop_criteria(tuple(stop))
+        if criteria is not None:
+            sampling["stopping_criteria"] = criteria
         if self._temperature > 0:
-            sampling = {"do_sample": True, "temperature": self._temperature}
+            sampling |= {"do_sample": True, "temperature": self._temperature}
         pad = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )

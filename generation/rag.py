@@ -13,6 +13,8 @@ from generation.types import Answer
 from retrieval.types import ScoredChunk
 
 MODES = ("rag",)
+# Small models sometimes carry on with a made-up next turn; stop there.
+STOP = ("\nQuestion:", "\nSources:")
 
 
 class Searcher(Protocol):
@@ -29,6 +31,24 @@ class InvalidQuestionError(ValueError):
 
 def _normalise(text: str) -> str:
     return re.sub(r"[^a-z ]", "", text.lower()).strip()
+
+
+# Where a small model stops answering and starts a made-up turn or copies a source header.
+_RUN_ON = re.compile(
+    r"\n\s*(?:(?:Question|Sources?|User|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n)", re.IGNORECASE
+)
+
+
+def tidy_answer(text: str) -> str:
+    """Cut what small models add after the answer: a made-up next turn, repeated paragraphs."""
+    run_on = _RUN_ON.search(text)
+    if run_on:
+        text = text[: run_on.start()]
+    kept: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        if paragraph.strip() and paragraph.strip() not in {k.strip() for k in kept}:
+            kept.append(paragraph)
+    return "\n\n".join(kept).strip()
 
 
 def is_refusal(text: str) -> bool:
@@ -60,12 +80,15 @@ class Rag:
         started = time.perf_counter()
         hits = self._searcher.search(question, collection=collection)
         retrieved = time.perf_counter()
-        generation = self._generator.generate(build_messages(self._template, question, hits))
+        generation = self._generator.generate(
+            build_messages(self._template, question, hits), stop=STOP
+        )
         generated = time.perf_counter()
-        refused = is_refusal(generation.text)
-        citations, inferred = resolve_citations(generation.text, hits)
+        text = tidy_answer(generation.text)
+        refused = is_refusal(text)
+        citations, inferred = resolve_citations(text, hits)
         return Answer(
-            text=REFUSAL if refused else generation.text,
+            text=REFUSAL if refused else text,
             mode=mode,
             refused=refused,
             citations=citations,

@@ -46,13 +46,19 @@ class FakeGenerator:
         self.replies: deque[str] = deque(replies)
         self.default = default
         self.prompts: list[list[Mapping[str, str]]] = []
+        self.stops: list[tuple[str, ...]] = []
 
     def enqueue(self, *replies: str) -> None:
         self.replies.extend(replies)
 
     def generate(
-        self, messages: Sequence[Mapping[str, str]], *, max_new_tokens: int | None = None
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         self.prompts.append(list(messages))
+        self.stops.append(tuple(stop))
         text = self.replies.popleft() if self.replies else self.default
         return Generation(text=text, prompt_tokens=10, completion_tokens=len(text.split()))

@@ -31,14 +31,37 @@ def _word_tokenizer(specials: list[str]) -> object:
     return tokenizer
 
 
+def _byte_bpe_tokenizer(specials: list[str]) -> object:
+    """A byte-level BPE tokenizer (the kind real chat models use), trained in memory."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    sentences = [" ".join(WORDS[i : i + 7]) + " ." for i in range(len(WORDS))]
+    tokenizer.train_from_iterator(sentences * 3, trainer=trainer)
+    return tokenizer
+
+
 def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
     """A randomly initialised 2-layer Llama with a word-level tokenizer and a chat template."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        GenerationConfig,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     torch.manual_seed(seed)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_word_tokenizer(SPECIALS),
+        tokenizer_object=_byte_bpe_tokenizer(SPECIALS),
         unk_token="<unk>",
         pad_token="<pad>",
         bos_token="<|im_start|>",
@@ -57,8 +80,23 @@ def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
+        initializer_range=1.0,  # large random weights: varied words, not one repeated token
     )
-    LlamaForCausalLM(config).save_pretrained(folder)
+    model = LlamaForCausalLM(config)
+    # Keep the random model to printable text: no special tokens, no partial UTF-8 bytes.
+    unprintable = [
+        i
+        for i in range(len(tokenizer))
+        if not (text := tokenizer.decode([i])).isascii()
+        or not text.isprintable()
+        or i < len(SPECIALS)
+    ]
+    model.generation_config = GenerationConfig(
+        suppress_tokens=unprintable,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

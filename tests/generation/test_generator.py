@@ -87,3 +87,13 @@ def test_find_gguf(tmp_path: Path, tiny_llama: Path) -> None:
     assert find_gguf(str(tmp_path)) == tmp_path / "m.gguf"
     assert find_gguf(str(tiny_llama)) is None
     assert find_gguf("HuggingFaceTB/SmolLM2-135M-Instruct") is None
+
+
+def test_generation_stops_at_a_stop_string(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=24)
+    free = generator.generate(MESSAGES)
+    words = free.text.split()
+    assert len(words) >= 4, free
+    stopped = generator.generate(MESSAGES, stop=[words[1]])
+    assert stopped.completion_tokens < free.completion_tokens
+    assert free.text.startswith(stopped.text.split(words[1])[0].strip())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generation.prompts import REFUSAL
-from generation.rag import InvalidQuestionError, Rag, is_refusal
+from generation.rag import InvalidQuestionError, Rag, is_refusal, tidy_answer
 from retrieval.types import Chunk, ScoredChunk
 from tests.fakes import FakeGenerator
 
@@ -78,3 +78,25 @@ def test_bad_questions_are_refused_before_any_work(question: str, mode: str, mes
     with pytest.raises(InvalidQuestionError, match=message):
         Rag(searcher=searcher, generator=generator).answer(question, collection="c", mode=mode)
     assert searcher.questions == [] and generator.prompts == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "tidy"),
+    [
+        ("Set the port [1].\n\nQuestion: How else?\n\nAnswer: ...", "Set the port [1]."),
+        ("Paris.\n\nThe answer is:\n\nParis.\n\nThe answer is:", "Paris.\n\nThe answer is:"),
+        ("One line.\nSecond line [2].", "One line.\nSecond line [2]."),
+        ("Debian is free [1].\n\n[2] (faq.txt)\nCopied source text", "Debian is free [1]."),
+        ("[1] (faq.txt) says so.", "[1] (faq.txt) says so."),
+        ("  \n\n", ""),
+    ],
+)
+def test_tidy_answer_cuts_run_on_turns_and_repeats(raw: str, tidy: str) -> None:
+    assert tidy_answer(raw) == tidy
+
+
+def test_answer_is_tidied_before_citations_are_read() -> None:
+    generator = FakeGenerator("Use make run [2].\n\nQuestion: more?\nAnswer: see [1].")
+    answer = Rag(searcher=FakeSearcher(HITS), generator=generator).answer("q?", collection="c")
+    assert answer.text == "Use make run [2]."
+    assert [c.n for c in answer.citations] == [2]
