@@ -74,8 +74,10 @@ def load_pdf(path: Path, *, source: str) -> list[Page]:
         ]
     except LoadError:
         raise
-    except (PdfReadError, OSError, ValueError, KeyError, TypeError) as error:
+    except PdfReadError as error:
         raise LoadError(f"cannot parse PDF: {error}") from error
+    except Exception as error:  # pypdf raises many kinds on malformed files; one file, one error
+        raise LoadError(f"cannot parse PDF ({type(error).__name__}): {error}") from error
     if not any(p.text.strip() for p in pages):
         raise LoadError("the PDF has no text layer (scanned images?); run OCR on it first")
     return pages

@@ -10,7 +10,7 @@ from pathlib import Path
 from ingest.chunking import split_pages
 from ingest.loaders import LoadError, is_supported, load
 from retrieval.embedder import Embedder
-from retrieval.index import ChromaIndex
+from retrieval.index import ChromaIndex, validate_collection_name
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class Ingestor:
         on_file: Callable[[FileResult], None] | None = None,
     ) -> IngestReport:
         """Ingest files and folders; a bad file is reported and skipped, never fatal."""
+        validate_collection_name(collection)
         files, report_errors = discover(paths)
         report = IngestReport(files_failed=len(report_errors), errors=report_errors)
         for path in files:

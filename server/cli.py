@@ -60,6 +60,9 @@ def main(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # pypdf warns about every odd font or xref it repairs; the ingest report says what failed.
+        logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def _progress(total_hint: int | None) -> tuple[Callable[[FileResult], None], Callable[[], None]]:

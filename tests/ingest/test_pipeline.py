@@ -102,3 +102,13 @@ def test_real_pdf_ingest_keeps_pages(shared_data: Path, index: ChromaIndex) -> N
     assert report.files_ok == 1
     hits = index.query("debian", FakeEmbedder().embed_query("What is Debian GNU/Linux?"), 5)
     assert all(h.chunk.page is not None and 1 <= h.chunk.page <= 73 for h in hits)
+
+
+def test_invalid_collection_name_fails_before_any_work(tmp_path: Path, index: ChromaIndex) -> None:
+    from retrieval.index import InvalidCollectionNameError
+
+    embedder = FakeEmbedder()
+    docs = write_docs(tmp_path / "docs")
+    with pytest.raises(InvalidCollectionNameError):
+        Ingestor(index=index, embedder=embedder).ingest([docs], collection="x")
+    assert embedder.calls == []
