@@ -1,83 +1,191 @@
-"""Read files into pages of text (the only module that imports pypdf)."""
+"""Read files into normalised pages of text (the only module that imports pypdf)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ingest.cleaning import normalize_text
+from ingest.structure import Sections, html_text, markdown_sections, rst_sections
+from retrieval.types import MetadataValue
 
 logger = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
-PDF_SUFFIXES = frozenset({".pdf"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | PDF_SUFFIXES
+FORMATS = {
+    ".txt": "text", ".text": "text",
+    ".md": "markdown", ".markdown": "markdown",
+    ".rst": "rst", ".rest": "rst",
+    ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".jsonl": "faq", ".csv": "faq",
+    ".pdf": "pdf",
+}  # fmt: skip
+QUESTION_FIELDS = ("question", "q", "query", "prompt", "title")
+ANSWER_FIELDS = ("answer", "a", "response", "reply", "body")
 
 
 @dataclass(frozen=True)
 class Page:
-    """The text of one page (PDF) or of a whole document (number None)."""
+    """Normalised text of one PDF page, one FAQ pair, or a whole document (number None).
+
+    `sections` are (offset, "Heading > Subheading") pairs; `whole` asks the chunker to keep
+    the page in one chunk when it fits (a FAQ pair); `metadata` is copied to its chunks.
+    """
 
     source: str
     number: int | None
     text: str
+    sections: Sections = ()
+    whole: bool = False
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
 
 class LoadError(Exception):
     """A file that could not be read; the message says why."""
 
 
-def is_supported(path: Path) -> bool:
-    """Whether `load` knows how to read this file type."""
-    return path.suffix.lower() in SUPPORTED_SUFFIXES
+def file_format(path: Path) -> str | None:
+    """The format name of a file by its extension, or None when ragqa cannot read it.
+
+    A double extension such as `.rst.txt` or `.md.txt` (how Sphinx ships sources) names the
+    inner format.
+    """
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if (
+        len(suffixes) == 2
+        and suffixes[1] == ".txt"
+        and FORMATS.get(suffixes[0]) in {"rst", "markdown"}
+    ):
+        return FORMATS[suffixes[0]]
+    return FORMATS.get(path.suffix.lower())
 
 
-def load(path: Path, *, source: str | None = None) -> list[Page]:
+def load(path: Path, *, source: str | None = None, password: str | None = None) -> list[Page]:
     """Read a supported file into pages; raise LoadError with a reason otherwise."""
-    suffix = path.suffix.lower()
+    kind = file_format(path)
     name = source or str(path)
-    if suffix in PDF_SUFFIXES:
-        return load_pdf(path, source=name)
-    if suffix in TEXT_SUFFIXES:
-        return load_text(path, source=name)
-    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-    raise LoadError(f"unsupported file type {suffix or '(none)'!r}; supported: {supported}")
+    if kind is None:
+        supported = ", ".join(sorted(FORMATS))
+        raise LoadError(
+            f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"
+        )
+    if kind == "pdf":
+        return load_pdf(path, source=name, password=password)
+    text = decode(read_bytes(path), html=kind == "html")
+    if kind == "faq":
+        return load_faq(text, source=name, csv_format=path.suffix.lower() == ".csv")
+    if kind == "html":
+        body, sections = html_text(text)
+        return [Page(source=name, number=None, text=normalize_text(body), sections=sections)]
+    text = normalize_text(text)
+    finder = {"markdown": markdown_sections, "rst": rst_sections}.get(kind)
+    return [Page(source=name, number=None, text=text, sections=finder(text) if finder else ())]
 
 
-def load_text(path: Path, *, source: str) -> list[Page]:
-    """Read a text file as UTF-8, falling back to Latin-1 for legacy files."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a LoadError saying why they cannot be read."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise LoadError(f"cannot read file: {error.strerror or error}") from error
-    if b"\x00" in raw[:8192]:
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def decode(raw: bytes, *, html: bool = False) -> str:
+    """Text from bytes: a declared HTML charset, else UTF-8, else Latin-1 for legacy files."""
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise LoadError("looks like a binary file, not text")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    declared = _META_CHARSET.search(raw[:4096]) if html else None
+    if declared:
+        try:
+            return raw.decode(declared.group(1).decode("ascii"))
+        except (LookupError, UnicodeDecodeError):
+            logger.info("declared charset %r does not decode; trying UTF-8", declared.group(1))
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        logger.info("%s is not UTF-8; reading it as Latin-1", path)
-        text = raw.decode("latin-1")
-    return [Page(source=source, number=None, text=text)]
+        return raw.decode("latin-1")
 
 
-def load_pdf(path: Path, *, source: str) -> list[Page]:
-    """Extract the text layer of each page of a PDF (pages are numbered from 1)."""
+def _pick(row: Mapping[str, object], names: tuple[str, ...]) -> str | None:
+    lowered = {str(k).strip().lower(): v for k, v in row.items()}
+    for name in names:
+        value = lowered.get(name)
+        if isinstance(value, str | int | float) and str(value).strip():
+            return str(value)
+    return None
+
+
+def load_faq(text: str, *, source: str, csv_format: bool) -> list[Page]:
+    """Question/answer pairs from JSONL or CSV; each pair is one page kept as one chunk."""
+    if csv_format:
+        rows: list[Mapping[str, object]] = list(csv.DictReader(io.StringIO(text)))
+    else:
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise LoadError(f"line {number} is not valid JSON: {error.msg}") from error
+            if isinstance(item, dict):
+                rows.append(item)
+    pages = []
+    for number, row in enumerate(rows, start=1):
+        question, answer = _pick(row, QUESTION_FIELDS), _pick(row, ANSWER_FIELDS)
+        if question and answer:
+            question, answer = normalize_text(question).strip(), normalize_text(answer).strip()
+            pages.append(
+                Page(source=source, number=None, text=f"Q: {question}\nA: {answer}", whole=True,
+                     metadata={"row": number, "question": question[:500]})
+            )  # fmt: skip
+    if not pages:
+        raise LoadError(
+            "no question/answer pairs found: a FAQ file needs a question field "
+            f"({', '.join(QUESTION_FIELDS)}) and an answer field ({', '.join(ANSWER_FIELDS)})"
+        )
+    return pages
+
+
+def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """Extract the text layer of each page of a PDF (pages are numbered from 1).
+
+    Untrusted PDFs should be parsed through `ingest.isolation`, which calls this in a
+    separate process with time and memory limits.
+    """
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     try:
         reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("the PDF is encrypted and needs a password")
+        if reader.is_encrypted and not reader.decrypt(password or ""):
+            if password:
+                raise LoadError("the PDF is encrypted and the password given does not open it")
+            raise LoadError(
+                "the PDF is encrypted and needs a password (--password or --passwords-file)"
+            )
         pages = [
-            Page(source=source, number=i, text=page.extract_text() or "")
+            Page(source=source, number=i, text=normalize_text(page.extract_text() or ""))
             for i, page in enumerate(reader.pages, start=1)
         ]
     except LoadError:
         raise
+    except FileNotDecryptedError as error:
+        raise LoadError(f"the PDF is encrypted and cannot be opened: {error}") from error
     except PdfReadError as error:
         raise LoadError(f"cannot parse PDF: {error}") from error
     except Exception as error:  # pypdf raises many kinds on malformed files; one file, one error
         raise LoadError(f"cannot parse PDF ({type(error).__name__}): {error}") from error
     if not any(p.text.strip() for p in pages):
-        raise LoadError("the PDF has no text layer (scanned images?); run OCR on it first")
+        raise LoadError("no text layer (a scanned or image-only PDF?); run OCR on it first")
     return pages

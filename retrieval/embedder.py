@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,15 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> list[float]:
         """Return the unit-length vector of a search query."""
+        ...
+
+    @property
+    def max_seq_length(self) -> int:
+        """The longest input, in tokens, embedded without truncation."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes (without special tokens)."""
         ...
 
 
@@ -68,6 +78,8 @@ class SentenceTransformerEmbedder:
         self._model_name = model_name or model
         self._device = device
         self._batch_size = batch_size
+        self._counter: Any = None
+        self._counter_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -82,6 +94,19 @@ class SentenceTransformerEmbedder:
     def max_seq_length(self) -> int:
         """The longest input, in tokens, that the model reads without truncating."""
         return int(_load_sentence_transformer(self._model_path, self._device).max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` by the model's tokenizer (a private copy, safe across threads)."""
+        with self._counter_lock:
+            if self._counter is None:
+                model = _load_sentence_transformer(self._model_path, self._device)
+                # A copy without truncation: the model's own tokenizer truncates to the
+                # window and is mutated by every encode() call.
+                counter = copy.deepcopy(model.tokenizer).backend_tokenizer
+                counter.no_truncation()
+                counter.no_padding()
+                self._counter = counter
+            return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed texts in batches; vectors are L2-normalised so dot product = cosine."""

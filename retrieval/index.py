@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from retrieval.types import Chunk, MetadataValue, ScoredChunk
+from retrieval.types import Chunk, DocumentRecord, MetadataValue, ScoredChunk
 
 logger = logging.getLogger(__name__)
 
 # Chroma's own rule for collection names, stated so we can explain it before Chroma refuses.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _EMBEDDER_KEY = "ragqa:embedder"
-_RESERVED = {"source", "page", "start"}
+_RESERVED = {"source", "page", "start", "version"}
+# Each collection's document catalogue lives in a companion collection with this suffix.
+CATALOG_SUFFIX = "__catalog"
 
 
 class CollectionNotFoundError(Exception):
@@ -31,6 +35,16 @@ class CollectionNotFoundError(Exception):
         self.empty = empty
 
 
+class DocumentNotFoundError(Exception):
+    """The document asked for is not in the collection's catalogue."""
+
+    def __init__(self, collection: str, source: str) -> None:
+        super().__init__(
+            f"No document {source!r} in collection {collection!r}; "
+            f"`ragqa documents --collection {collection}` lists them."
+        )
+
+
 class EmbedderMismatchError(Exception):
     """The collection was built with a different embedding model than the one configured."""
 
@@ -41,10 +55,14 @@ class InvalidCollectionNameError(ValueError):
 
 def validate_collection_name(name: str) -> str:
     """Return `name` if it is a valid collection name, else raise with the rule spelled out."""
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.match(name) or ".." in name or len(name) > 512 - len(CATALOG_SUFFIX):
         raise InvalidCollectionNameError(
-            f"Invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-', "
+            f"Invalid collection name {name!r}: use 3-500 letters, digits, '.', '_' or '-', "
             "starting and ending with a letter or digit."
+        )
+    if name.endswith(CATALOG_SUFFIX):
+        raise InvalidCollectionNameError(
+            f"Invalid collection name {name!r}: names ending in {CATALOG_SUFFIX!r} are reserved."
         )
     return name
 
@@ -70,6 +88,7 @@ def _to_metadata(chunk: Chunk) -> dict[str, MetadataValue]:
     }
     metadata["source"] = chunk.source
     metadata["start"] = chunk.start
+    metadata["version"] = chunk.version
     if chunk.page is not None:
         metadata["page"] = chunk.page
     return metadata
@@ -84,12 +103,34 @@ def _to_chunk(chunk_id: str, text: str, metadata: dict[str, Any]) -> Chunk:
         source=str(metadata["source"]),
         page=int(page) if page is not None else None,
         start=int(metadata.get("start", 0)),
+        version=str(metadata.get("version", "")),
         metadata=extra,
     )
 
 
+def _record_id(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:32]
+
+
+def _to_record(metadata: dict[str, Any]) -> DocumentRecord:
+    return DocumentRecord(
+        source=str(metadata["source"]),
+        content_hash=str(metadata["content_hash"]),
+        pages=int(metadata["pages"]),
+        chunks=int(metadata["chunks"]),
+        ingested_at=str(metadata["ingested_at"]),
+        status=str(metadata.get("status", "ready")),
+        error=str(metadata.get("error", "")),
+    )
+
+
 class ChromaIndex:
-    """Chunks and their vectors in named collections; one embedding model per collection."""
+    """Chunks and their vectors in named collections, each with a catalogue of its documents.
+
+    Only chunks of a document's current version (the one its catalogue record names) are
+    returned by searches, so replacing a document is one atomic catalogue update: before it
+    the old version is visible, after it the new one, never both or neither.
+    """
 
     def __init__(self, *, client: Any, embedder_name: str) -> None:
         self._client = client
@@ -122,13 +163,43 @@ class ChromaIndex:
             )
         return collection
 
+    def _catalog(self, name: str, *, create: bool = False) -> Any | None:
+        from chromadb.errors import NotFoundError
+
+        validate_collection_name(name)
+        if create:
+            return self._client.get_or_create_collection(
+                name + CATALOG_SUFFIX, embedding_function=None
+            )
+        try:
+            return self._client.get_collection(name + CATALOG_SUFFIX, embedding_function=None)
+        except NotFoundError:
+            return None
+
+    def _batch(self) -> int:
+        return int(self._client.get_max_batch_size())
+
+    # ------------------------------------------------------------------ collections
+
     def list_collections(self) -> list[str]:
         """Names of all collections, sorted."""
-        return sorted(c.name for c in self._client.list_collections())
+        names = (c.name for c in self._client.list_collections())
+        return sorted(n for n in names if not n.endswith(CATALOG_SUFFIX))
 
     def count(self, collection: str) -> int:
-        """Number of chunks in a collection (raises if it does not exist)."""
+        """Number of stored chunks in a collection (raises if it does not exist)."""
         return int(self._collection(collection).count())
+
+    def delete_collection(self, collection: str) -> None:
+        """Remove a collection, its chunks and its catalogue."""
+        from chromadb.errors import NotFoundError
+
+        self._collection(collection)  # raises a clear error if it does not exist
+        for name in (collection + CATALOG_SUFFIX, collection):  # catalogue first: hides all
+            with contextlib.suppress(NotFoundError):
+                self._client.delete_collection(name)
+
+    # ------------------------------------------------------------------ chunks
 
     def upsert(
         self, collection: str, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]
@@ -137,7 +208,7 @@ class ChromaIndex:
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
         target = self._collection(collection, create=True)
-        batch = int(self._client.get_max_batch_size())
+        batch = self._batch()
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
             target.upsert(
@@ -147,48 +218,64 @@ class ChromaIndex:
                 embeddings=[list(e) for e in embeddings[i : i + batch]],
             )
 
-    def existing_ids(self, collection: str, ids: Iterable[str]) -> set[str]:
-        """The subset of `ids` already stored (empty if the collection does not exist yet)."""
-        wanted = list(ids)
+    def vectors_for_source(self, collection: str, source: str) -> dict[str, list[float]]:
+        """Stored vectors of every chunk of `source`, keyed by chunk text (to reuse them)."""
+        try:
+            target = self._collection(collection)
+        except CollectionNotFoundError:
+            return {}
+        found = target.get(where={"source": source}, include=["documents", "embeddings"])
+        return {
+            text: [float(x) for x in vector]
+            for text, vector in zip(found["documents"], found["embeddings"], strict=True)
+        }
+
+    def chunk_ids(self, collection: str, source: str, version: str | None = None) -> set[str]:
+        """Ids of the stored chunks of `source` (of one version, if given)."""
         try:
             target = self._collection(collection)
         except CollectionNotFoundError:
             return set()
-        found: set[str] = set()
-        batch = int(self._client.get_max_batch_size())
-        for i in range(0, len(wanted), batch):
-            found.update(target.get(ids=wanted[i : i + batch], include=[])["ids"])
-        return found
+        where: dict[str, Any] = {"source": source}
+        if version is not None:
+            where = {"$and": [{"source": source}, {"version": version}]}
+        return set(target.get(where=where, include=[])["ids"])
 
-    def ids_for_source(self, collection: str, source: str) -> set[str]:
-        """Ids of every chunk that came from `source`."""
-        try:
+    def delete_chunks(self, collection: str, source: str, *, keep_version: str = "") -> int:
+        """Delete the chunks of `source`, except those of `keep_version`; return how many."""
+        stale = self.chunk_ids(collection, source) - (
+            self.chunk_ids(collection, source, keep_version) if keep_version else set()
+        )
+        if stale:
             target = self._collection(collection)
-        except CollectionNotFoundError:
-            return set()
-        return set(target.get(where={"source": source}, include=[])["ids"])
-
-    def delete_ids(self, collection: str, ids: Iterable[str]) -> None:
-        """Remove chunks by id."""
-        wanted = list(ids)
-        if not wanted:
-            return
-        target = self._collection(collection)
-        batch = int(self._client.get_max_batch_size())
-        for i in range(0, len(wanted), batch):
-            target.delete(ids=wanted[i : i + batch])
+            ids = sorted(stale)
+            for i in range(0, len(ids), self._batch()):
+                target.delete(ids=ids[i : i + self._batch()])
+        return len(stale)
 
     def query(self, collection: str, embedding: Sequence[float], k: int) -> list[ScoredChunk]:
-        """The `k` chunks closest to `embedding`, best first, scored by cosine similarity."""
+        """The `k` visible chunks closest to `embedding`, best first, scored by cosine."""
         target = self._collection(collection)
-        if target.count() == 0:
+        stored = int(target.count())
+        if stored == 0:
             raise CollectionNotFoundError(collection, empty=True)
+        wanted = min(stored, k + max(4, k // 2))  # a little extra for invisible versions
+        while True:
+            hits = self._nearest(target, embedding, wanted)
+            current = self._current_versions(collection, {h.chunk.source for h in hits})
+            visible = [h for h in hits if current.get(h.chunk.source) == h.chunk.version]
+            if len(visible) >= k or wanted >= stored:
+                return visible[:k]
+            wanted = min(stored, wanted * 4)
+
+    @staticmethod
+    def _nearest(target: Any, embedding: Sequence[float], n: int) -> list[ScoredChunk]:
         result = target.query(
             query_embeddings=[list(embedding)],
-            n_results=k,
+            n_results=n,
             include=["documents", "metadatas", "distances"],
         )
-        hits = zip(
+        rows = zip(
             result["ids"][0],
             result["documents"][0],
             result["metadatas"][0],
@@ -197,5 +284,57 @@ class ChromaIndex:
         )
         return [
             ScoredChunk(chunk=_to_chunk(i, doc, dict(meta)), score=1.0 - float(dist))
-            for i, doc, meta, dist in hits
+            for i, doc, meta, dist in rows
         ]
+
+    # ------------------------------------------------------------------ catalogue
+
+    def _current_versions(self, collection: str, sources: Iterable[str]) -> dict[str, str]:
+        catalog = self._catalog(collection)
+        wanted = [_record_id(s) for s in sources]
+        if catalog is None or not wanted:
+            return {}
+        found = catalog.get(ids=wanted, include=["metadatas"])
+        return {
+            str(m["source"]): str(m["content_hash"])
+            for m in found["metadatas"]
+            if m.get("status", "ready") == "ready"
+        }
+
+    def documents(self, collection: str) -> dict[str, DocumentRecord]:
+        """Every document in the catalogue, by source (empty if the collection is new)."""
+        catalog = self._catalog(collection)
+        if catalog is None:
+            return {}
+        records = [_to_record(dict(m)) for m in catalog.get(include=["metadatas"])["metadatas"]]
+        return {r.source: r for r in sorted(records, key=lambda r: r.source)}
+
+    def put_document(self, collection: str, record: DocumentRecord) -> None:
+        """Record a document version: from this moment its chunks are the visible ones."""
+        self._collection(collection, create=True)
+        catalog: Any = self._catalog(collection, create=True)
+        metadata: dict[str, MetadataValue] = {
+            "source": record.source,
+            "content_hash": record.content_hash,
+            "pages": record.pages,
+            "chunks": record.chunks,
+            "ingested_at": record.ingested_at,
+            "status": record.status,
+        }
+        if record.error:
+            metadata["error"] = record.error
+        catalog.upsert(
+            ids=[_record_id(record.source)],
+            embeddings=[[1.0]],
+            documents=[record.source],
+            metadatas=[metadata],
+        )
+
+    def remove_document(self, collection: str, source: str) -> int:
+        """Remove a document: hidden at once, then its chunks deleted. Returns chunks removed."""
+        catalog = self._catalog(collection)
+        known = catalog is not None and catalog.get(ids=[_record_id(source)])["ids"]
+        if not known:
+            raise DocumentNotFoundError(collection, source)
+        catalog.delete(ids=[_record_id(source)])  # type: ignore[union-attr]
+        return self.delete_chunks(collection, source)

@@ -1,4 +1,4 @@
-"""Values shared by every layer: a chunk of a document and a chunk with its search score."""
+"""Values shared by every layer: chunks, scored chunks and the catalogue record of a document."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class Chunk:
 
     `start` is the character offset of `text` in the page text it was cut from, so
     `page_text[start : start + len(text)] == text`. `page` is 1-based for paged documents (PDF)
-    and None for documents without pages.
+    and None for documents without pages. `version` is the content hash of the document
+    version the chunk belongs to: only chunks of a document's current version are visible.
     """
 
     id: str
@@ -23,13 +24,14 @@ class Chunk:
     source: str
     page: int | None = None
     start: int = 0
+    version: str = ""
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
     @staticmethod
-    def make_id(source: str, page: int | None, start: int, text: str) -> str:
-        """Return the content hash that identifies a chunk: same source, place and text, same id."""
+    def make_id(source: str, version: str, page: int | None, start: int, text: str) -> str:
+        """The content hash that identifies a chunk: same document version, place and text."""
         digest = hashlib.sha256()
-        for part in (source, "" if page is None else str(page), str(start), text):
+        for part in (source, version, "" if page is None else str(page), str(start), text):
             digest.update(part.encode("utf-8"))
             digest.update(b"\x00")
         return digest.hexdigest()[:32]
@@ -41,3 +43,32 @@ class ScoredChunk:
 
     chunk: Chunk
     score: float
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """One document of a collection, as the catalogue lists it.
+
+    `source` is the document's stable id within the collection; `content_hash` names its
+    current version. `status` is "ready" (searchable) or "failed" (with `error`).
+    """
+
+    source: str
+    content_hash: str
+    pages: int
+    chunks: int
+    ingested_at: str
+    status: str = "ready"
+    error: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape of a catalogue entry."""
+        return {
+            "source": self.source,
+            "content_hash": self.content_hash,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "ingested_at": self.ingested_at,
+            "status": self.status,
+            "error": self.error or None,
+        }

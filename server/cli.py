@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from ingest.pipeline import FileResult
+from ingest.pipeline import FileResult, source_id
 from server.errors import classify
 from server.settings import Settings
 from server.wiring import Services
@@ -65,41 +65,89 @@ def main(verbose: bool) -> None:
         logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-def _progress(total_hint: int | None) -> tuple[Callable[[FileResult], None], Callable[[], None]]:
-    from tqdm import tqdm
+class _TerminalProgress:
+    """A progress bar with files, chunks and rate, on a terminal only."""
 
-    bar = tqdm(total=total_hint, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr)
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._chunks = 0
 
-    def update(result: FileResult) -> None:
-        bar.set_postfix_str(f"{Path(result.path).name} +{result.chunks_added} chunks")
-        bar.update(1)
+    def start(self, total_files: int) -> None:
+        from tqdm import tqdm
 
-    return update, bar.close
+        self._bar = tqdm(
+            total=total_files, unit="file", disable=not sys.stderr.isatty(), file=sys.stderr
+        )
+
+    def file_done(self, result: FileResult) -> None:
+        self._chunks += result.chunks_added
+        if self._bar is not None:
+            rate = self._chunks / max(self._bar.format_dict["elapsed"], 1e-6)
+            self._bar.set_postfix_str(f"{self._chunks} chunks, {rate:.0f} chunks/s")
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _read_passwords(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"Cannot read passwords file {path}: {error}") from error
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise click.ClickException(
+            f'{path} must be a JSON object mapping file names to passwords: {{"a.pdf": "pw"}}'
+        )
+    return {str(k): v for k, v in data.items()}
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--password", default=None, help="Password to try on encrypted PDFs.")
+@click.option(
+    "--passwords-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help='JSON {"file.pdf": "password"}; keys match the end of a path.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def ingest(
-    ctx: click.Context, paths: tuple[Path, ...], collection: str | None, as_json: bool
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    collection: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    password: str | None,
+    passwords_file: Path | None,
+    as_json: bool,
 ) -> None:
-    """Add text, markdown and PDF files (or folders of them) to a collection."""
+    """Add documents (text, markdown, rst, HTML, PDF, FAQ JSONL/CSV; folders too)."""
     services = _services(ctx)
     name = collection or services.settings.collection
-    update, close = _progress(None)
+    progress = _TerminalProgress()
     with _domain_errors():
         try:
-            report = services.ingestor.ingest(list(paths), collection=name, on_file=update)
+            report = services.ingestor.ingest(
+                list(paths), collection=name, include=include, exclude=exclude,
+                passwords=_read_passwords(passwords_file), password=password, progress=progress,
+            )  # fmt: skip
         finally:
-            close()
+            progress.close()
     if as_json:
         _print_json(report.to_dict())
     else:
         click.echo(
-            f"{report.files_ok} files ingested into {name!r}, {report.files_failed} failed; "
-            f"{report.chunks_added} chunks added, {report.chunks_removed} removed."
+            f"{report.files_ok} files ingested into {name!r} ({report.files_unchanged} "
+            f"unchanged), {report.files_failed} failed; {report.chunks_added} chunks added, "
+            f"{report.chunks_removed} removed."
         )
         for error in report.errors:
             click.echo(f"  skipped {error.path}: {error.error}", err=True)
@@ -135,13 +183,75 @@ def ask(
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def collections(ctx: click.Context) -> None:
-    """List collections and how many chunks each holds."""
+def collections(ctx: click.Context, as_json: bool) -> None:
+    """List collections with their documents and chunks."""
     services = _services(ctx)
     with _domain_errors():
-        for name in services.index.list_collections():
-            click.echo(f"{name}\t{services.index.count(name)}")
+        rows = [
+            {"name": name, "documents": len(services.index.documents(name)),
+             "chunks": services.index.count(name)}
+            for name in services.index.list_collections()
+        ]  # fmt: skip
+    if as_json:
+        _print_json({"collections": rows})
+        return
+    for row in rows:
+        click.echo(f"{row['name']}\t{row['documents']} documents\t{row['chunks']} chunks")
+
+
+@main.command()
+@click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def documents(ctx: click.Context, collection: str | None, as_json: bool) -> None:
+    """List the documents of a collection: source, hash, pages, chunks, time, status."""
+    services = _services(ctx)
+    name = collection or services.settings.collection
+    with _domain_errors():
+        services.index.count(name)  # a clear error if the collection does not exist
+        records = list(services.index.documents(name).values())
+    if as_json:
+        _print_json({"collection": name, "documents": [r.to_dict() for r in records]})
+        return
+    for r in records:
+        detail = r.error if r.status != "ready" else f"{r.pages} pages, {r.chunks} chunks"
+        click.echo(f"{r.status}\t{r.ingested_at}\t{r.source}\t{detail}")
+
+
+def _resolve_source(name: str, known: dict[str, Any]) -> str:
+    """A document named as in the catalogue, or by a path to the file."""
+    if name in known:
+        return name
+    return source_id(Path(name))
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
+@click.option("--all", "whole", is_flag=True, help="Delete the whole collection.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete(
+    ctx: click.Context, sources: tuple[str, ...], collection: str | None, whole: bool, yes: bool
+) -> None:
+    """Delete documents (by path or source) from a collection, or the whole collection (--all)."""
+    services = _services(ctx)
+    name = collection or services.settings.collection
+    if whole == bool(sources):
+        raise click.UsageError("Name documents to delete, or pass --all for the whole collection.")
+    with _domain_errors():
+        if whole:
+            if not yes:
+                click.confirm(f"Delete collection {name!r} and all its documents?", abort=True)
+            services.index.delete_collection(name)
+            click.echo(f"Deleted collection {name!r}.")
+            return
+        known = services.index.documents(name)
+        for source in sources:
+            removed = services.ingestor.delete(name, _resolve_source(source, known))
+            click.echo(f"Deleted {source} ({removed} chunks).")
 
 
 def _is_loopback(host: str) -> bool:

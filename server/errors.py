@@ -12,6 +12,7 @@ from generation.rag import InvalidQuestionError
 from retrieval.embedder import EmbedderLoadError
 from retrieval.index import (
     CollectionNotFoundError,
+    DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
 )
@@ -31,6 +32,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidCollectionNameError, 400, "invalid_collection_name"),
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
+    (DocumentNotFoundError, 404, "document_not_found"),
     (EmbedderMismatchError, 409, "embedder_mismatch"),
     (ModelNotInstalledError, 503, "model_not_installed"),
     (EmbedderLoadError, 503, "model_unavailable"),

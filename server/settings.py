@@ -42,10 +42,13 @@ class GeneratorSettings(BaseModel):
 
 
 class ChunkingSettings(BaseModel):
-    """How documents are cut into chunks (in characters)."""
+    """How documents are cut into chunks, in tokens of the embedder's tokenizer.
 
-    chunk_size: int = Field(default=800, ge=50, le=100_000)
-    chunk_overlap: int = Field(default=120, ge=0)
+    The size is capped at the embedder's window, so no chunk is silently truncated.
+    """
+
+    chunk_size: int = Field(default=200, ge=16, le=8192)
+    chunk_overlap: int = Field(default=30, ge=0)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingSettings:
@@ -55,6 +58,14 @@ class ChunkingSettings(BaseModel):
                 f"({self.chunk_size})"
             )
         return self
+
+
+class IngestSettings(BaseModel):
+    """Limits on parsing untrusted files, and parallelism."""
+
+    pdf_timeout_s: float = Field(default=120.0, gt=0, description="Wall-clock limit per PDF.")
+    pdf_memory_mb: int = Field(default=2048, ge=128, description="Memory limit per PDF parser.")
+    parse_workers: int = Field(default=2, ge=1, le=64, description="Files parsed in parallel.")
 
 
 class RetrievalSettings(BaseModel):
@@ -103,6 +114,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

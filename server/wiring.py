@@ -133,7 +133,7 @@ class Services:
     @property
     def ingestor(self) -> Ingestor:
         """The ingest pipeline."""
-        c = self.settings.chunking
+        c, i = self.settings.chunking, self.settings.ingest
         return self._get(
             "ingestor",
             lambda: Ingestor(
@@ -141,6 +141,9 @@ class Services:
                 embedder=self.embedder,
                 chunk_size=c.chunk_size,
                 chunk_overlap=c.chunk_overlap,
+                pdf_timeout_s=i.pdf_timeout_s,
+                pdf_memory_mb=i.pdf_memory_mb,
+                parse_workers=i.parse_workers,
             ),
         )
 

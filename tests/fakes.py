@@ -38,6 +38,13 @@ class FakeEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return self._vector(text)
 
+    @property
+    def max_seq_length(self) -> int:
+        return 10_000
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
 
 class FakeGenerator:
     """Replies from a queue (then a default); records every prompt it was given."""

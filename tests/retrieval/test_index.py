@@ -9,12 +9,13 @@ import pytest
 from retrieval.index import (
     ChromaIndex,
     CollectionNotFoundError,
+    DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
     open_chroma_client,
     validate_collection_name,
 )
-from retrieval.types import Chunk
+from retrieval.types import Chunk, DocumentRecord
 from tests.fakes import FakeEmbedder
 
 TEXTS = [
@@ -29,17 +30,29 @@ TEXTS = [
 ]
 
 
-def make_chunks(texts: list[str], source: str = "/docs/a.txt") -> list[Chunk]:
+def make_chunks(texts: list[str], source: str = "/docs/a.txt", version: str = "v1") -> list[Chunk]:
     return [
         Chunk(
-            id=Chunk.make_id(source, None, i, t),
+            id=Chunk.make_id(source, version, None, i, t),
             text=t,
             source=source,
             start=i,
+            version=version,
             metadata={"filename": "a.txt"},
         )
         for i, t in enumerate(texts)
     ]
+
+
+def record(source: str, version: str = "v1", chunks: int = 1) -> DocumentRecord:
+    return DocumentRecord(source, version, pages=1, chunks=chunks, ingested_at="2026-01-01")
+
+
+def store(index: ChromaIndex, collection: str, chunks: list[Chunk]) -> None:
+    """Upsert chunks and publish their versions, as the ingest pipeline does."""
+    index.upsert(collection, chunks, FakeEmbedder().embed_documents([c.text for c in chunks]))
+    for source, version in {(c.source, c.version) for c in chunks}:
+        index.put_document(collection, record(source, version))
 
 
 @pytest.fixture
@@ -48,11 +61,10 @@ def index(tmp_path: Path) -> ChromaIndex:
 
 
 def test_upsert_then_query_returns_chunks_with_metadata(index: ChromaIndex) -> None:
-    embedder = FakeEmbedder()
     chunks = make_chunks(TEXTS)
-    index.upsert("docs", chunks, embedder.embed_documents(TEXTS))
+    store(index, "docs", chunks)
     assert index.count("docs") == len(TEXTS)
-    hits = index.query("docs", embedder.embed_query("how are packages installed with apt"), 3)
+    hits = index.query("docs", FakeEmbedder().embed_query("how are packages installed with apt"), 3)
     assert hits[0].chunk == chunks[2]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
@@ -61,7 +73,7 @@ def test_top_k_equals_brute_force_search(index: ChromaIndex) -> None:
     embedder = FakeEmbedder()
     vectors = embedder.embed_documents(TEXTS)
     chunks = make_chunks(TEXTS)
-    index.upsert("docs", chunks, vectors)
+    store(index, "docs", chunks)
     for query in ["vector search", "operating system volunteers", "production web server"]:
         q = embedder.embed_query(query)
         cosine = {
@@ -79,31 +91,74 @@ def test_top_k_equals_brute_force_search(index: ChromaIndex) -> None:
 def test_upsert_is_idempotent_and_batched(
     index: ChromaIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    embedder = FakeEmbedder()
     chunks = make_chunks(TEXTS)
     monkeypatch.setattr(index._client, "get_max_batch_size", lambda: 3)
-    index.upsert("docs", chunks, embedder.embed_documents(TEXTS))
-    index.upsert("docs", chunks, embedder.embed_documents(TEXTS))
+    store(index, "docs", chunks)
+    store(index, "docs", chunks)
     assert index.count("docs") == len(TEXTS)
-    assert index.existing_ids("docs", [c.id for c in chunks] + ["nope"]) == {c.id for c in chunks}
+    assert index.chunk_ids("docs", "/docs/a.txt") == {c.id for c in chunks}
+    assert index.delete_chunks("docs", "/docs/a.txt") == len(TEXTS)
 
 
-def test_delete_and_ids_for_source(index: ChromaIndex) -> None:
-    embedder = FakeEmbedder()
-    a, b = make_chunks(TEXTS[:4], "/a.txt"), make_chunks(TEXTS[4:], "/b.txt")
-    index.upsert("docs", a + b, embedder.embed_documents(TEXTS))
-    assert index.ids_for_source("docs", "/a.txt") == {c.id for c in a}
-    index.delete_ids("docs", index.ids_for_source("docs", "/a.txt"))
-    assert index.count("docs") == 4
-    hits = index.query("docs", embedder.embed_query(TEXTS[0]), 8)
+def test_only_the_catalogued_version_is_visible(index: ChromaIndex) -> None:
+    old = make_chunks(TEXTS[:4], "/a.txt", version="old")
+    new = make_chunks([t.upper() for t in TEXTS[:4]], "/a.txt", version="new")
+    store(index, "docs", old)
+    query = FakeEmbedder().embed_query(TEXTS[0])
+    # The new version is stored but not yet published: searches still see the old one only.
+    index.upsert("docs", new, FakeEmbedder().embed_documents([c.text for c in new]))
+    assert {h.chunk.version for h in index.query("docs", query, 8)} == {"old"}
+    # One catalogue update switches every chunk at once.
+    index.put_document("docs", record("/a.txt", "new", 4))
+    hits = index.query("docs", query, 8)
+    assert {h.chunk.version for h in hits} == {"new"}
+    assert len(hits) == 4
+    assert index.delete_chunks("docs", "/a.txt", keep_version="new") == 4
+    assert index.chunk_ids("docs", "/a.txt") == {c.id for c in new}
+
+
+def test_hidden_versions_never_crowd_out_visible_hits(index: ChromaIndex) -> None:
+    # Many unpublished chunks nearer the query than the published ones.
+    hidden = make_chunks([f"apt packages install {i}" for i in range(40)], "/h.txt", "x")
+    index.upsert("docs", hidden, FakeEmbedder().embed_documents([c.text for c in hidden]))
+    store(index, "docs", make_chunks(TEXTS))
+    hits = index.query("docs", FakeEmbedder().embed_query("apt packages install"), 3)
+    assert len(hits) == 3
+    assert {h.chunk.source for h in hits} == {"/docs/a.txt"}
+
+
+def test_catalogue_lists_and_removes_documents(index: ChromaIndex) -> None:
+    store(index, "docs", make_chunks(TEXTS[:4], "/a.txt") + make_chunks(TEXTS[4:], "/b.txt"))
+    failed = DocumentRecord("/c.pdf", "h", 0, 0, "2026-01-01", status="failed", error="bad")
+    index.put_document("docs", failed)
+    docs = index.documents("docs")
+    assert list(docs) == ["/a.txt", "/b.txt", "/c.pdf"]
+    assert docs["/c.pdf"].error == "bad"
+    assert index.remove_document("docs", "/a.txt") == 4
+    assert list(index.documents("docs")) == ["/b.txt", "/c.pdf"]
+    hits = index.query("docs", FakeEmbedder().embed_query(TEXTS[0]), 8)
     assert {h.chunk.source for h in hits} == {"/b.txt"}
+    with pytest.raises(DocumentNotFoundError, match="ragqa documents"):
+        index.remove_document("docs", "/a.txt")
+
+
+def test_delete_collection_removes_everything(index: ChromaIndex) -> None:
+    store(index, "docs", make_chunks(TEXTS))
+    store(index, "other", make_chunks(TEXTS))
+    index.delete_collection("docs")
+    assert index.list_collections() == ["other"]
+    assert index.documents("docs") == {}
+    with pytest.raises(CollectionNotFoundError):
+        index.query("docs", [1.0] * 64, 3)
+    with pytest.raises(CollectionNotFoundError):
+        index.delete_collection("docs")
 
 
 def test_missing_and_empty_collections_are_clear_errors(index: ChromaIndex) -> None:
     with pytest.raises(CollectionNotFoundError, match="ragqa ingest PATH --collection nothing"):
         index.query("nothing", [1.0] * 64, 3)
-    index.upsert("docs", make_chunks(TEXTS[:1]), FakeEmbedder().embed_documents(TEXTS[:1]))
-    index.delete_ids("docs", index.ids_for_source("docs", "/docs/a.txt"))
+    store(index, "docs", make_chunks(TEXTS[:1]))
+    index.remove_document("docs", "/docs/a.txt")
     with pytest.raises(CollectionNotFoundError, match="is empty") as raised:
         index.query("docs", [1.0] * 64, 3)
     assert raised.value.empty
@@ -111,37 +166,40 @@ def test_missing_and_empty_collections_are_clear_errors(index: ChromaIndex) -> N
 
 def test_embedder_mismatch_is_refused(tmp_path: Path) -> None:
     client = open_chroma_client(path=tmp_path / "chroma")
-    ChromaIndex(client=client, embedder_name="model-a").upsert(
-        "docs", make_chunks(TEXTS[:1]), FakeEmbedder().embed_documents(TEXTS[:1])
-    )
+    store(ChromaIndex(client=client, embedder_name="model-a"), "docs", make_chunks(TEXTS[:1]))
     with pytest.raises(EmbedderMismatchError, match="model-a"):
         ChromaIndex(client=client, embedder_name="model-b").count("docs")
 
 
 def test_store_persists_across_clients(tmp_path: Path) -> None:
-    ChromaIndex(client=open_chroma_client(path=tmp_path / "c"), embedder_name="e").upsert(
-        "docs", make_chunks(TEXTS), FakeEmbedder().embed_documents(TEXTS)
-    )
+    store(ChromaIndex(client=open_chroma_client(path=tmp_path / "c"), embedder_name="e"),
+          "docs", make_chunks(TEXTS))  # fmt: skip
     reopened = ChromaIndex(client=open_chroma_client(path=tmp_path / "c"), embedder_name="e")
     assert reopened.list_collections() == ["docs"]
     assert reopened.count("docs") == len(TEXTS)
+    assert list(reopened.documents("docs")) == ["/docs/a.txt"]
 
 
-@pytest.mark.parametrize("name", ["ab", "-docs", "docs-", "a b c", "dö-cs", "a..b", ""])
+@pytest.mark.parametrize(
+    "name", ["ab", "-docs", "docs-", "a b c", "dö-cs", "a..b", "", "x__catalog", "a" * 510]
+)
 def test_invalid_collection_names_explain_the_rule(name: str) -> None:
-    with pytest.raises(InvalidCollectionNameError, match="3-512 letters"):
+    with pytest.raises(InvalidCollectionNameError, match="Invalid collection name"):
         validate_collection_name(name)
 
 
 def test_page_and_metadata_round_trip(index: ChromaIndex) -> None:
-    chunk = Chunk(
-        id="x" * 32,
-        text="page text",
-        source="/a.pdf",
-        page=7,
-        start=12,
-        metadata={"filename": "a.pdf"},
-    )
-    index.upsert("docs", [chunk], [FakeEmbedder().embed_query("page text")])
+    chunk = Chunk(id="x" * 32, text="page text", source="/a.pdf", page=7, start=12, version="v",
+                  metadata={"filename": "a.pdf", "section": "Intro > Scope"})  # fmt: skip
+    store(index, "docs", [chunk])
     [hit] = index.query("docs", FakeEmbedder().embed_query("page text"), 1)
     assert hit.chunk == chunk
+
+
+def test_vectors_for_source_returns_stored_vectors(index: ChromaIndex) -> None:
+    chunks = make_chunks(TEXTS[:3])
+    store(index, "docs", chunks)
+    vectors = index.vectors_for_source("docs", "/docs/a.txt")
+    assert set(vectors) == set(TEXTS[:3])
+    assert vectors[TEXTS[0]] == pytest.approx(FakeEmbedder().embed_query(TEXTS[0]), abs=1e-6)
+    assert index.vectors_for_source("nothing", "/x") == {}

@@ -9,13 +9,13 @@ import pytest
 from retrieval.index import ChromaIndex, CollectionNotFoundError, open_chroma_client
 from retrieval.retriever import Retriever
 from tests.fakes import FakeEmbedder
-from tests.retrieval.test_index import TEXTS, make_chunks
+from tests.retrieval.test_index import TEXTS, make_chunks, store
 
 
 def test_search_returns_top_k_best_first(tmp_path: Path) -> None:
     embedder = FakeEmbedder()
     index = ChromaIndex(client=open_chroma_client(path=tmp_path), embedder_name="fake")
-    index.upsert("docs", make_chunks(TEXTS), embedder.embed_documents(TEXTS))
+    store(index, "docs", make_chunks(TEXTS))
     retriever = Retriever(index=index, embedder=embedder, top_k=3)
     hits = retriever.search("Which server runs WSGI applications?", collection="docs")
     assert len(hits) == 3

@@ -64,11 +64,28 @@ def test_ingest_of_only_bad_files_exits_nonzero(services: Services, tmp_path: Pa
     assert json.loads(out)["files_failed"] == 1
 
 
-def test_collections_lists_counts(services: Services, docs: Path) -> None:
+def test_collections_documents_and_delete(services: Services, docs: Path) -> None:
     run(services, "ingest", str(docs), "-c", "first")
-    code, out, _ = run(services, "collections")
+    run(services, "ingest", str(docs / "install.md"), "-c", "second")
+    code, out, _ = run(services, "collections", "--json")
     assert code == 0
-    assert out.startswith("first\t")
+    rows = json.loads(out)["collections"]
+    assert [(r["name"], r["documents"]) for r in rows] == [("first", 2), ("second", 1)]
+    code, out, _ = run(services, "documents", "-c", "first", "--json")
+    listed = json.loads(out)["documents"]
+    assert [Path(d["source"]).name for d in listed] == ["install.md", "models.md"]
+    assert {"source", "content_hash", "pages", "chunks", "ingested_at", "status"} <= set(listed[0])
+    code, out, _ = run(services, "delete", str(docs / "install.md"), "-c", "first")
+    assert code == 0 and "Deleted" in out
+    _, out, _ = run(services, "documents", "-c", "first")
+    assert "install.md" not in out and "models.md" in out
+    code, _, err = run(services, "delete", str(docs / "install.md"), "-c", "first")
+    assert code == 1 and "ragqa documents" in err
+    code, out, _ = run(services, "delete", "-c", "second", "--all", "--yes")
+    assert code == 0
+    assert services.index.list_collections() == ["first"]
+    code, _, err = run(services, "delete", "-c", "first")
+    assert code == 2 and "--all" in err
 
 
 def test_serve_refuses_public_address_without_api_key(services: Services) -> None:

@@ -1,0 +1,167 @@
+"""Find the section headings of markdown, reStructuredText and HTML, with their offsets."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+Sections = tuple[tuple[int, str], ...]
+
+_ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_SETEXT = re.compile(r"^(=+|-+)[ \t]*$")
+_RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}[ \t]*$")
+
+
+def _paths(headings: list[tuple[int, int, str]]) -> Sections:
+    """Turn (offset, level, title) into (offset, "Title > Subtitle") heading paths."""
+    stack: list[tuple[int, str]] = []
+    result = []
+    for offset, level, title in headings:
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        result.append((offset, " > ".join(t for _, t in stack)))
+    return tuple(result)
+
+
+def markdown_sections(text: str) -> Sections:
+    """ATX (# Title) and setext (Title / ===) headings outside code fences."""
+    headings: list[tuple[int, int, str]] = []
+    offset, fenced, previous = 0, False, (0, "")
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            atx = _ATX.match(line)
+            setext = _SETEXT.match(line)
+            if atx:
+                headings.append((offset, len(atx.group(1)), atx.group(2).strip()))
+            elif setext and previous[1].strip() and not previous[1].startswith(("#", " ", "-")):
+                level = 1 if setext.group(1)[0] == "=" else 2
+                headings.append((previous[0], level, previous[1].strip()))
+        previous = (offset, line)
+        offset += len(line) + 1
+    return _paths(headings)
+
+
+def rst_sections(text: str) -> Sections:
+    """reStructuredText titles: a line underlined (optionally overlined) with punctuation.
+
+    Levels follow the order in which adornment styles first appear, as docutils does.
+    """
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    styles: list[tuple[str, bool]] = []
+    headings: list[tuple[int, int, str]] = []
+    for i in range(1, len(lines)):
+        under, title = lines[i], lines[i - 1]
+        match = _RST_ADORNMENT.match(under)
+        if not match or not title.strip() or _RST_ADORNMENT.match(title):
+            continue
+        if len(under.rstrip()) < len(title.rstrip()) or title.startswith((" ", "\t")):
+            continue
+        overline = i >= 2 and lines[i - 2].rstrip() == under.rstrip()
+        style = (match.group(1), overline)
+        if style not in styles:
+            styles.append(style)
+        headings.append((starts[i - 1], styles.index(style) + 1, title.strip()))
+    return _paths(headings)
+
+
+_BLOCKS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "br",
+    "pre",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "main",
+    "aside",
+    "figure",
+    "figcaption",
+    "title",
+}
+_SKIPPED = {"script", "style", "noscript", "template", "svg", "head"}
+
+
+class _HtmlText(HTMLParser):
+    """Collect an HTML page's visible text, with block breaks and heading offsets."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.length = 0
+        self.skip_depth = 0
+        self.headings: list[tuple[int, int, str]] = []
+        self.heading: tuple[int, int, list[str]] | None = None
+
+    def _emit(self, text: str) -> None:
+        self.parts.append(text)
+        self.length += len(text)
+
+    def _newline(self) -> None:
+        tail = "".join(self.parts[-2:])
+        if tail and not tail.endswith("\n\n"):
+            self._emit("\n\n" if not tail.endswith("\n") else "\n")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED:
+            self.skip_depth += 1
+        elif tag in _BLOCKS:
+            self._newline()
+        if tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and not self.skip_depth:
+            self.heading = (self.length, int(tag[1]), [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag in _BLOCKS:
+            self._newline()
+        if self.heading and tag == f"h{self.heading[1]}":
+            title = " ".join("".join(self.heading[2]).split())
+            if title:
+                self.headings.append((self.heading[0], self.heading[1], title))
+            self.heading = None
+
+    def handle_data(self, data: str) -> None:
+        if self.skip_depth:
+            return
+        text = re.sub(r"\s+", " ", data)
+        if self.parts and self.parts[-1].endswith(("\n", " ")):
+            text = text.lstrip(" ")
+        if text:
+            self._emit(text)
+            if self.heading:
+                self.heading[2].append(text)
+
+
+def html_text(markup: str) -> tuple[str, Sections]:
+    """The visible text of an HTML page and its heading paths (offsets into that text)."""
+    parser = _HtmlText()
+    parser.feed(markup)
+    parser.close()
+    text = "".join(parser.parts)
+    stripped = len(text) - len(text.lstrip())
+    headings = [(max(0, o - stripped), level, t) for o, level, t in parser.headings]
+    return text.strip(), _paths(headings)
