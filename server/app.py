@@ -8,8 +8,10 @@ import threading
 from flask import Flask
 
 from server.chat import chat_api
+from server.documents import documents_api
 from server.errors import register_error_handlers
 from server.health import health
+from server.jobs import JobRegistry
 from server.security import protect_api
 from server.settings import Settings
 from server.web import web
@@ -23,13 +25,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings()
     services = services or Services(settings)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_request_bytes
+    # The largest body is an upload; JSON endpoints check their own, smaller limit.
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ragqa"] = services
+    app.extensions["ragqa.jobs"] = JobRegistry()
     register_error_handlers(app)
     protect_api(app, settings.server)
     app.register_blueprint(health)
     app.register_blueprint(chat_api)
+    app.register_blueprint(documents_api)
     app.register_blueprint(web)
     return app
 

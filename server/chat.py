@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from server.errors import BadRequestError
 from server.wiring import Services
@@ -32,6 +33,9 @@ def _string_field(body: dict[str, Any], name: str, *, required: bool) -> str | N
 @chat_api.post("/chat")
 def chat() -> Response:
     """Body: {"question": str, "collection"?: str, "mode"?: "rag"}."""
+    limit = services().settings.server.max_request_bytes
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(f"The request is larger than {limit} bytes.")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequestError('Send a JSON object such as {"question": "What is ragqa?"}.')

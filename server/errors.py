@@ -16,6 +16,7 @@ from retrieval.index import (
     EmbedderMismatchError,
     InvalidCollectionNameError,
 )
+from server.jobs import JobNotFoundError
 from server.wiring import ModelNotInstalledError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
     (DocumentNotFoundError, 404, "document_not_found"),
+    (JobNotFoundError, 404, "job_not_found"),
     (EmbedderMismatchError, 409, "embedder_mismatch"),
     (ModelNotInstalledError, 503, "model_not_installed"),
     (EmbedderLoadError, 503, "model_unavailable"),

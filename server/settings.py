@@ -94,7 +94,12 @@ class ServerSettings(BaseModel):
         default=60, ge=0, description="Per client address; 0 disables."
     )
     max_question_chars: int = Field(default=2000, ge=1, le=100_000)
-    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest JSON request body."
+    )
+    max_upload_bytes: int = Field(
+        default=100_000_000, ge=1024, description="Largest document upload request."
+    )
     warm_up: bool = Field(default=True, description="Load the models in the background at start.")
 
 

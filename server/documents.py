@@ -1,0 +1,136 @@
+"""Collections and documents over HTTP: upload (with a pollable job), list, delete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.datastructures import FileStorage
+from werkzeug.utils import secure_filename
+
+from ingest.loaders import file_format
+from ingest.pipeline import FileResult, IngestProgress, IngestReport, source_id
+from retrieval.index import validate_collection_name
+from server.errors import BadRequestError
+from server.jobs import JobRegistry
+from server.wiring import Services
+
+documents_api = Blueprint("documents", __name__, url_prefix="/api")
+
+
+def services() -> Services:
+    """The app's Services."""
+    found: Services = current_app.extensions["ragqa"]
+    return found
+
+
+def jobs() -> JobRegistry:
+    """The app's background jobs."""
+    found: JobRegistry = current_app.extensions["ragqa.jobs"]
+    return found
+
+
+def upload_dir(collection: str) -> Path:
+    """Where uploaded files of a collection are kept (their path is their document id)."""
+    return services().settings.home.resolve() / "uploads" / collection
+
+
+def _save(upload: FileStorage, folder: Path) -> Path:
+    """Store one upload under a sanitised name, atomically (a partial file is never seen)."""
+    name = secure_filename(upload.filename or "")
+    if not name:
+        raise BadRequestError(f"Unusable file name {upload.filename!r}; rename the file.")
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=folder)
+    with os.fdopen(handle, "wb") as out:
+        upload.save(out)
+    target = folder / name
+    os.replace(temporary, target)
+    return target
+
+
+@documents_api.get("/collections")
+def list_collections() -> Response:
+    """Every collection with its number of documents and chunks."""
+    index = services().index
+    rows = [
+        {"name": n, "documents": len(index.documents(n)), "chunks": index.count(n)}
+        for n in index.list_collections()
+    ]
+    return jsonify({"collections": rows})
+
+
+@documents_api.delete("/collections/<name>")
+def delete_collection(name: str) -> Response:
+    """Remove a collection and everything in it."""
+    services().index.delete_collection(name)
+    return jsonify({"deleted": name})
+
+
+@documents_api.get("/collections/<name>/documents")
+def list_documents(name: str) -> Response:
+    """The collection's catalogue."""
+    index = services().index
+    index.count(name)  # 404 if the collection does not exist
+    records = index.documents(name).values()
+    return jsonify({"collection": name, "documents": [r.to_dict() for r in records]})
+
+
+@documents_api.post("/collections/<name>/documents")
+def upload_documents(name: str) -> tuple[Response, int]:
+    """Multipart upload of one or more files; ?wait=false returns a job to poll instead."""
+    validate_collection_name(name)
+    uploads = [f for key in request.files for f in request.files.getlist(key) if f.filename]
+    if not uploads:
+        raise BadRequestError("Send files as multipart/form-data, e.g. curl -F files=@guide.pdf")
+    rejected: list[FileResult] = []
+    saved: list[Path] = []
+    for upload in uploads:
+        if file_format(Path(upload.filename or "")) is None:
+            rejected.append(FileResult(upload.filename or "", error="unsupported file type"))
+        else:
+            saved.append(_save(upload, upload_dir(name)))
+    ingestor = services().ingestor
+
+    def work(progress: IngestProgress) -> IngestReport:
+        report = ingestor.ingest(saved, collection=name, progress=progress) if saved else None
+        report = report or IngestReport()
+        for result in rejected:
+            report.add(result)
+        return report
+
+    job = jobs().submit(name, work)
+    status_url = url_for("documents.job_status", job_id=job.id)
+    if request.args.get("wait", "true").lower() in {"false", "0", "no"}:
+        return jsonify({"job_id": job.id, "status_url": status_url}), 202
+    job.finished.wait()
+    if job.report is None:  # the job failed; its error is logged
+        raise RuntimeError(f"ingest job {job.id} failed: {job.error}")
+    return jsonify({**job.report.to_dict(), "job_id": job.id}), 200
+
+
+@documents_api.delete("/collections/<name>/documents")
+def delete_document_by_source(name: str) -> Response:
+    """Remove a document named by its catalogue source (?source=...)."""
+    source = request.args.get("source")
+    if not source:
+        raise BadRequestError("Name the document: ?source=<source as listed by GET documents>.")
+    removed = services().ingestor.delete(name, source)
+    return jsonify({"deleted": source, "chunks_removed": removed})
+
+
+@documents_api.delete("/collections/<name>/documents/<filename>")
+def delete_uploaded_document(name: str, filename: str) -> Response:
+    """Remove an uploaded document by its file name."""
+    path = upload_dir(name) / secure_filename(filename)
+    removed = services().ingestor.delete(name, source_id(path))
+    path.unlink(missing_ok=True)
+    return jsonify({"deleted": source_id(path), "chunks_removed": removed})
+
+
+@documents_api.get("/jobs/<job_id>")
+def job_status(job_id: str) -> Response:
+    """Progress of an ingest job: files done of total, chunks added, report when done."""
+    return jsonify(jobs().get(job_id).to_dict())
