@@ -217,7 +217,12 @@ class Ingestor:
         secrets = dict(passwords or {})
 
         def parse(path: Path) -> _Parsed:
-            return self._parse(path, catalogue, password_for(path, secrets, password))
+            try:
+                return self._parse(path, catalogue, password_for(path, secrets, password))
+            except Exception as error:  # a bug or a library failure costs this file only
+                logger.exception("unexpected error while reading %s", path)
+                reason = f"unexpected error while reading ({type(error).__name__}): {error}"
+                return _Parsed(path, source_id(path), "", error=reason)
 
         # Parsing runs ahead in worker threads (PDFs in child processes) while this thread
         # embeds and stores, so the CPU-heavy stages overlap.

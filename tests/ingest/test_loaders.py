@@ -22,7 +22,7 @@ def test_text_and_markdown_are_one_page_with_sections(tmp_path: Path) -> None:
 
 
 def test_normalisation() -> None:
-    raw = "Cafe\u0301\u00a0bar\u200b\r\nline\x07two\ufeff\fnext\u00adword"
+    raw = "Cafe\u0301\u00a0bar\u200b\r\nline\x07two\ufeff\fnext\u00adword\udb62"
     assert normalize_text(raw) == "Café bar\nlinetwo\nnextword"
 
 

@@ -212,3 +212,23 @@ def test_invalid_collection_name_fails_before_any_work(tmp_path: Path, index: Ch
     with pytest.raises(InvalidCollectionNameError):
         ingestor(index, embedder).ingest([write_docs(tmp_path / "docs")], collection="x")
     assert embedder.calls == []
+
+
+def test_an_unexpected_error_costs_one_file(
+    tmp_path: Path, index: ChromaIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.pipeline
+
+    real = ingest.pipeline.split_pages
+
+    def explode(pages, **kwargs):  # type: ignore[no-untyped-def]
+        if pages[0].source.endswith("bad.txt"):
+            raise RuntimeError("library bug")
+        return real(pages, **kwargs)
+
+    monkeypatch.setattr(ingest.pipeline, "split_pages", explode)
+    (tmp_path / "bad.txt").write_text("boom")
+    (tmp_path / "good.txt").write_text("fine")
+    report = ingestor(index).ingest([tmp_path], collection="docs")
+    assert report.files_ok == 1
+    assert "library bug" in report.errors[0].error
