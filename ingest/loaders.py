@@ -160,11 +160,43 @@ def load_faq(text: str, *, source: str, csv_format: bool) -> list[Page]:
 def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Page]:
     """Extract the text layer of each page of a PDF (pages are numbered from 1).
 
-    Untrusted PDFs should be parsed through `ingest.isolation`, which calls this in a
-    separate process with time and memory limits.
+    pypdf reads the file; when it cannot, or when its text runs words together (some
+    typesetters place words without space characters), PDFium extracts the text instead.
+    Untrusted PDFs are parsed through `ingest.isolation`, in a separate process with time
+    and memory limits.
     """
+    try:
+        texts = _pypdf_texts(path, password)
+        if _run_together(texts):
+            texts = _pdfium_texts(path, password)
+    except _PypdfFailed as failure:
+        try:
+            texts = _pdfium_texts(path, password)
+        except LoadError:
+            raise LoadError(str(failure)) from None
+    pages = [
+        Page(source=source, number=i, text=normalize_text(text))
+        for i, text in enumerate(texts, start=1)
+    ]
+    if not any(p.text.strip() for p in pages):
+        raise LoadError("no text layer (a scanned or image-only PDF?); run OCR on it first")
+    return pages
+
+
+class _PypdfFailed(Exception):
+    """pypdf could not parse the file (PDFium may still)."""
+
+
+def _run_together(texts: list[str]) -> bool:
+    """Whether words run together: much of the text in "words" of 20 letters or more."""
+    words = " ".join(texts[:40]).split()
+    total = sum(len(w) for w in words)
+    return total > 500 and sum(len(w) for w in words if len(w) >= 20) > 0.3 * total
+
+
+def _pypdf_texts(path: Path, password: str | None) -> list[str]:
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import FileNotDecryptedError
 
     try:
         reader = PdfReader(path)
@@ -174,18 +206,23 @@ def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Pa
             raise LoadError(
                 "the PDF is encrypted and needs a password (--password or --passwords-file)"
             )
-        pages = [
-            Page(source=source, number=i, text=normalize_text(page.extract_text() or ""))
-            for i, page in enumerate(reader.pages, start=1)
-        ]
+        return [page.extract_text() or "" for page in reader.pages]
     except LoadError:
         raise
     except FileNotDecryptedError as error:
         raise LoadError(f"the PDF is encrypted and cannot be opened: {error}") from error
-    except PdfReadError as error:
-        raise LoadError(f"cannot parse PDF: {error}") from error
     except Exception as error:  # pypdf raises many kinds on malformed files; one file, one error
-        raise LoadError(f"cannot parse PDF ({type(error).__name__}): {error}") from error
-    if not any(p.text.strip() for p in pages):
-        raise LoadError("no text layer (a scanned or image-only PDF?); run OCR on it first")
-    return pages
+        raise _PypdfFailed(f"cannot parse PDF ({type(error).__name__}): {error}") from error
+
+
+def _pdfium_texts(path: Path, password: str | None) -> list[str]:
+    import pypdfium2
+
+    try:
+        document = pypdfium2.PdfDocument(path, password=password)
+    except pypdfium2.PdfiumError as error:
+        raise LoadError(f"cannot parse PDF: {error}") from error
+    try:
+        return [document[i].get_textpage().get_text_bounded() for i in range(len(document))]
+    finally:
+        document.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from ingest.chunking import split_pages
-from ingest.isolation import run_isolated
+from ingest.isolation import WorkerPool, worker_pool
 from ingest.loaders import LoadError, Page, file_format, load, load_pdf, read_bytes
 from retrieval.embedder import Embedder
 from retrieval.index import ChromaIndex, validate_collection_name
@@ -218,7 +218,7 @@ class Ingestor:
 
         def parse(path: Path) -> _Parsed:
             try:
-                return self._parse(path, catalogue, password_for(path, secrets, password))
+                return self._parse(path, catalogue, password_for(path, secrets, password), pdfs)
             except Exception as error:  # a bug or a library failure costs this file only
                 logger.exception("unexpected error while reading %s", path)
                 reason = f"unexpected error while reading ({type(error).__name__}): {error}"
@@ -226,7 +226,11 @@ class Ingestor:
 
         # Parsing runs ahead in worker threads (PDFs in child processes) while this thread
         # embeds and stores, so the CPU-heavy stages overlap.
-        with self._store_lock, ThreadPoolExecutor(self._parse_workers) as pool:
+        with (
+            self._store_lock,
+            worker_pool(size=self._parse_workers, memory_mb=self._pdf_memory_mb) as pdfs,
+            ThreadPoolExecutor(self._parse_workers) as pool,
+        ):
             for parsed in _ordered_map(pool, parse, files, window=self._parse_workers * 2):
                 result = self._store(parsed, collection, catalogue)
                 report.add(result)
@@ -247,16 +251,19 @@ class Ingestor:
                 self._effective_size = min(self._chunk_size, limit)
             return self._effective_size
 
-    def _load(self, path: Path, source: str, password: str | None) -> list[Page]:
+    def _load(self, path: Path, source: str, password: str | None, pdfs: WorkerPool) -> list[Page]:
         if file_format(path) == "pdf" and self._isolate_pdfs:
-            return run_isolated(
-                load_pdf, path, source=source, password=password,
-                timeout_s=self._pdf_timeout_s, memory_mb=self._pdf_memory_mb,
-            )  # fmt: skip
+            return pdfs.call(
+                load_pdf, path, source=source, password=password, timeout_s=self._pdf_timeout_s
+            )
         return load(path, source=source, password=password)
 
     def _parse(
-        self, path: Path, catalogue: Mapping[str, DocumentRecord], password: str | None
+        self,
+        path: Path,
+        catalogue: Mapping[str, DocumentRecord],
+        password: str | None,
+        pdfs: WorkerPool,
     ) -> _Parsed:
         source = source_id(path)
         try:
@@ -264,7 +271,7 @@ class Ingestor:
             known = catalogue.get(source)
             if known and known.status == "ready" and known.content_hash == content_hash:
                 return _Parsed(path, source, content_hash, unchanged=True)
-            pages = self._load(path, source, password)
+            pages = self._load(path, source, password, pdfs)
             size = self._chunk_size_tokens()
             chunks = split_pages(
                 pages,
