@@ -169,7 +169,7 @@ def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Pa
         texts = _pypdf_texts(path, password)
         if _run_together(texts):
             texts = _pdfium_texts(path, password)
-    except _PypdfFailed as failure:
+    except _PypdfFailedError as failure:
         try:
             texts = _pdfium_texts(path, password)
         except LoadError:
@@ -183,7 +183,7 @@ def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Pa
     return pages
 
 
-class _PypdfFailed(Exception):
+class _PypdfFailedError(Exception):
     """pypdf could not parse the file (PDFium may still)."""
 
 
@@ -212,7 +212,7 @@ def _pypdf_texts(path: Path, password: str | None) -> list[str]:
     except FileNotDecryptedError as error:
         raise LoadError(f"the PDF is encrypted and cannot be opened: {error}") from error
     except Exception as error:  # pypdf raises many kinds on malformed files; one file, one error
-        raise _PypdfFailed(f"cannot parse PDF ({type(error).__name__}): {error}") from error
+        raise _PypdfFailedError(f"cannot parse PDF ({type(error).__name__}): {error}") from error
 
 
 def _pdfium_texts(path: Path, password: str | None) -> list[str]:
