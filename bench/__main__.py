@@ -9,10 +9,11 @@ import platform
 import sys
 from pathlib import Path
 
+from bench.ingest import run_ingest
 from bench.pipeline import run_pipeline
 from bench.report import Result, print_table
 
-BENCHMARKS = {"pipeline": run_pipeline}
+BENCHMARKS = {"ingest": run_ingest, "pipeline": run_pipeline}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,50 @@
+"""Child process for the kill -9 test: `ingest HOME CORPUS` or `verify HOME CORPUS`.
+
+`ingest` prints one line per document as soon as the pipeline reports it done (the
+acknowledgement); `verify` prints the store's state as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ingest.pipeline import FileResult, Ingestor, source_id
+from retrieval.index import ChromaIndex, open_chroma_client
+from tests.fakes import FakeEmbedder
+
+
+class Acknowledge:
+    def start(self, total_files: int) -> None:
+        print(f"START {total_files}", flush=True)
+
+    def file_done(self, result: FileResult) -> None:
+        if result.error is None:
+            print(f"DONE {source_id(Path(result.path))}", flush=True)
+
+
+def main(mode: str, home: Path, corpus: Path) -> None:
+    index = ChromaIndex(client=open_chroma_client(path=home), embedder_name="fake")
+    if mode == "ingest":
+        ingestor = Ingestor(index=index, embedder=FakeEmbedder(), chunk_size=60, chunk_overlap=10)
+        ingestor.ingest([corpus], collection="crash", progress=Acknowledge())
+        print("FINISHED", flush=True)
+        return
+    documents = index.documents("crash") if "crash" in index.list_collections() else {}
+    state = {
+        source: {
+            "status": record.status,
+            "hash": record.content_hash,
+            "chunks": record.chunks,
+            "current": len(index.chunk_ids("crash", source, record.content_hash)),
+            "all": len(index.chunk_ids("crash", source)),
+        }
+        for source, record in documents.items()
+    }
+    total = index.count("crash") if documents else 0
+    print(json.dumps({"documents": state, "total": total}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))
