@@ -236,7 +236,16 @@ class Ingestor:
                 report.add(result)
                 if progress is not None:
                     progress.file_done(result)
+            self._sweep_if_needed(collection)
         return report
+
+    def _sweep_if_needed(self, collection: str) -> None:
+        """Remove chunks an interrupted earlier run left behind (cheap check first)."""
+        expected = sum(r.chunks for r in self._index.documents(collection).values()
+                       if r.status == "ready")  # fmt: skip
+        if expected and self._index.count(collection) != expected:
+            removed = self._index.sweep(collection)
+            logger.info("removed %d chunks left by an interrupted ingest", removed)
 
     def _chunk_size_tokens(self) -> int:
         """The chunk size, capped so no chunk is longer than the embedder reads."""

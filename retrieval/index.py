@@ -253,6 +253,25 @@ class ChromaIndex:
                 target.delete(ids=ids[i : i + self._batch()])
         return len(stale)
 
+    def sweep(self, collection: str) -> int:
+        """Delete chunks of no current document version (left by an interrupted ingest)."""
+        target = self._collection(collection)
+        current = {
+            s: r.content_hash for s, r in self.documents(collection).items() if r.status == "ready"
+        }
+        stale: list[str] = []
+        batch, offset = self._batch(), 0
+        while (found := target.get(include=["metadatas"], limit=batch, offset=offset))["ids"]:
+            stale += [
+                chunk_id
+                for chunk_id, meta in zip(found["ids"], found["metadatas"], strict=True)
+                if current.get(str(meta["source"])) != meta.get("version")
+            ]
+            offset += len(found["ids"])
+        for i in range(0, len(stale), batch):
+            target.delete(ids=stale[i : i + batch])
+        return len(stale)
+
     def query(self, collection: str, embedding: Sequence[float], k: int) -> list[ScoredChunk]:
         """The `k` visible chunks closest to `embedding`, best first, scored by cosine."""
         target = self._collection(collection)

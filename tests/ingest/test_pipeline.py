@@ -232,3 +232,17 @@ def test_an_unexpected_error_costs_one_file(
     report = ingestor(index).ingest([tmp_path], collection="docs")
     assert report.files_ok == 1
     assert "library bug" in report.errors[0].error
+
+
+def test_leftovers_of_an_interrupted_run_are_swept(tmp_path: Path, index: ChromaIndex) -> None:
+    docs = write_docs(tmp_path / "docs")
+    ingestor(index).ingest([docs], collection="docs")
+    # As if a run had stored a new version and died before switching to it.
+    from tests.retrieval.test_index import make_chunks
+
+    orphans = make_chunks(["half written"], source_id(docs / "notes.txt"), version="dead")
+    index.upsert("docs", orphans, FakeEmbedder().embed_documents(["half written"]))
+    report = ingestor(index).ingest([docs], collection="docs")
+    assert report.files_unchanged == report.files_ok
+    expected = sum(r.chunks for r in index.documents("docs").values())
+    assert index.count("docs") == expected

@@ -203,3 +203,13 @@ def test_vectors_for_source_returns_stored_vectors(index: ChromaIndex) -> None:
     assert set(vectors) == set(TEXTS[:3])
     assert vectors[TEXTS[0]] == pytest.approx(FakeEmbedder().embed_query(TEXTS[0]), abs=1e-6)
     assert index.vectors_for_source("nothing", "/x") == {}
+
+
+def test_sweep_removes_chunks_of_no_current_version(index: ChromaIndex) -> None:
+    store(index, "docs", make_chunks(TEXTS[:4], "/a.txt", version="v2"))
+    leftovers = make_chunks(TEXTS[:2], "/a.txt", version="v1") + make_chunks(TEXTS[4:], "/gone.txt")
+    index.upsert("docs", leftovers, FakeEmbedder().embed_documents([c.text for c in leftovers]))
+    assert index.count("docs") == 4 + len(leftovers)
+    assert index.sweep("docs") == len(leftovers)
+    assert index.count("docs") == 4
+    assert index.chunk_ids("docs", "/a.txt") == index.chunk_ids("docs", "/a.txt", "v2")
