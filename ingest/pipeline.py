@@ -59,6 +59,7 @@ class IngestReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     errors: list[FileError] = field(default_factory=list)
+    skipped: list[FileError] = field(default_factory=list)
 
     def add(self, result: FileResult) -> None:
         """Count one file's result."""
@@ -80,6 +81,8 @@ class IngestReport:
             "chunks_added": self.chunks_added,
             "chunks_removed": self.chunks_removed,
             "errors": [{"path": e.path, "error": e.error} for e in self.errors],
+            "files_skipped": len(self.skipped),
+            "skipped": [{"path": e.path, "reason": e.error} for e in self.skipped],
         }
 
 
@@ -100,14 +103,16 @@ def _matches(relative: str, patterns: Sequence[str]) -> bool:
 
 def discover(
     paths: Sequence[Path], *, include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> tuple[list[Path], list[FileError]]:
+) -> tuple[list[Path], list[FileError], list[FileError]]:
     """Expand folders recursively into files; globs match a name or a path inside the folder.
 
-    Files named directly are always taken (and fail later if unreadable); in folders, hidden
-    and unsupported files are skipped, with a log line for the unsupported ones.
+    Returns (files, missing paths, skipped files). Files named directly are always taken (and
+    fail later if unreadable); in folders, hidden files are ignored and files of unsupported
+    types are skipped with a reason.
     """
     files: list[Path] = []
     errors: list[FileError] = []
+    skipped: list[FileError] = []
     for path in paths:
         if path.is_file():
             files.append(path)
@@ -119,12 +124,13 @@ def discover(
                 if (include and not _matches(relative, include)) or _matches(relative, exclude):
                     continue
                 if file_format(found) is None:
-                    logger.info("skipping %s: unsupported file type", found)
+                    kind = found.suffix or "(no extension)"
+                    skipped.append(FileError(str(found), f"unsupported file type {kind!r}"))
                     continue
                 files.append(found)
         else:
             errors.append(FileError(str(path), "no such file or folder"))
-    return files, errors
+    return files, errors, skipped
 
 
 def source_id(path: Path) -> str:
@@ -207,8 +213,8 @@ class Ingestor:
     ) -> IngestReport:
         """Ingest files and folders; a bad file is reported and skipped, never fatal."""
         validate_collection_name(collection)
-        files, missing = discover(paths, include=include, exclude=exclude)
-        report = IngestReport()
+        files, missing, skipped = discover(paths, include=include, exclude=exclude)
+        report = IngestReport(skipped=skipped)
         for error in missing:
             report.add(FileResult(error.path, error=error.error))
         if progress is not None:

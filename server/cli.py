@@ -150,7 +150,9 @@ def ingest(
             f"{report.chunks_removed} removed."
         )
         for error in report.errors:
-            click.echo(f"  skipped {error.path}: {error.error}", err=True)
+            click.echo(f"  failed {error.path}: {error.error}", err=True)
+        if report.skipped:
+            click.echo(f"  {len(report.skipped)} files of unsupported types skipped", err=True)
     if report.files_ok == 0 and report.files_failed > 0:
         ctx.exit(1)
 

@@ -41,6 +41,9 @@ def test_folder_ingest_reports_files_chunks_and_catalogue(
     docs = write_docs(tmp_path / "docs")
     report = ingestor(index).ingest([docs], collection="docs")
     assert (report.files_ok, report.files_failed, report.files_unchanged) == (4, 0, 0)
+    assert [(Path(s.path).name, s.error) for s in report.skipped] == [
+        ("image.png", "unsupported file type '.png'")
+    ]
     assert report.chunks_added == index.count("docs") > 4
     catalogue = index.documents("docs")
     names = ("guide.md", "notes.txt", "sub/deep.rst", "sub/faq.jsonl")

@@ -129,3 +129,23 @@ def test_settings_object_is_used_for_defaults(tmp_path: Path, docs: Path) -> Non
     assert code == 0
     assert services.index.list_collections() == ["handbook"]
     assert (tmp_path / "h" / "chroma").is_dir()
+
+
+def test_ingest_options_globs_and_passwords(services: Services, docs: Path, tmp_path: Path,
+                                            shared_data: Path) -> None:  # fmt: skip
+    code, out, _ = run(services, "ingest", str(docs), "--include", "models*", "--json")
+    assert code == 0 and json.loads(out)["files_ok"] == 1
+    folder = shared_data / "pdf_torture"
+    name = "pypdf/encryption/r4-user-password.pdf"
+    secrets = tmp_path / "passwords.json"
+    secrets.write_text(json.dumps({name: "asdfzxcv"}))
+    code, out, _ = run(services, "ingest", str(folder / name), "--json")
+    assert code == 1 and "needs a password" in json.loads(out)["errors"][0]["error"]
+    code, out, _ = run(services, "ingest", str(folder / name), "--passwords-file", str(secrets))
+    assert code == 0, out
+    code, out, _ = run(services, "ingest", str(folder / name), "-c", "other", "--password",
+                       "asdfzxcv", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["files_ok"] == 1
+    secrets.write_text("[1, 2]")
+    code, _, err = run(services, "ingest", str(docs), "--passwords-file", str(secrets))
+    assert code == 1 and "JSON object" in err
