@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from generation.citations import resolve_citations
 from generation.generator import Generator
@@ -20,8 +21,16 @@ STOP = ("\nQuestion:", "\nSources:")
 class Searcher(Protocol):
     """What generation needs from retrieval."""
 
-    def search(self, question: str, *, collection: str, k: int | None = None) -> list[ScoredChunk]:
-        """The best chunks for `question`, best first."""
+    def search(
+        self,
+        question: str,
+        *,
+        collection: str,
+        k: int | None = None,
+        mode: str | None = None,
+        where: Any = None,
+    ) -> list[ScoredChunk]:
+        """The best chunks for `question`, best first (mode and filter are retrieval's)."""
         ...
 
 
@@ -68,18 +77,42 @@ class Rag:
         generator: Generator,
         template: PromptTemplate = DOCS,
         max_question_chars: int = 2000,
+        min_score: float = 0.0,
     ) -> None:
         self._searcher = searcher
+        self._min_score = min_score
         self._generator = generator
         self._template = template
         self._max_question_chars = max_question_chars
 
-    def answer(self, question: str, *, collection: str, mode: str = "rag") -> Answer:
-        """Answer `question` from `collection`; every citation is a chunk the model was given."""
+    def answer(
+        self,
+        question: str,
+        *,
+        collection: str,
+        mode: str = "rag",
+        search: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """Answer `question` from `collection`; every citation is a chunk the model was given.
+
+        `search` passes options to retrieval (mode, where). When no chunk scores at least
+        `min_score`, the answer is the refusal, with the closest sources, and no generation.
+        """
         question = self._validate(question, mode)
         started = time.perf_counter()
-        hits = self._searcher.search(question, collection=collection)
+        options = dict(search or {})
+        hits = self._searcher.search(
+            question, collection=collection, mode=options.get("mode"), where=options.get("where")
+        )
         retrieved = time.perf_counter()
+        if not hits or max(h.score for h in hits) < self._min_score:
+            citations, _ = resolve_citations("", hits)
+            return Answer(
+                text=REFUSAL, mode=mode, refused=True, citations=citations,
+                citations_inferred=True,
+                timings_ms={"retrieval": (retrieved - started) * 1000, "generation": 0.0,
+                            "total": (retrieved - started) * 1000},
+            )  # fmt: skip
         generation = self._generator.generate(
             build_messages(self._template, question, hits), stop=STOP
         )

@@ -249,7 +249,8 @@ class Ingestor:
         """Remove chunks an interrupted earlier run left behind (cheap check first)."""
         expected = sum(r.chunks for r in self._index.documents(collection).values()
                        if r.status == "ready")  # fmt: skip
-        if expected and self._index.count(collection) != expected:
+        counts = (self._index.count(collection), self._index.keyword_count(collection))
+        if expected and counts != (expected, expected):
             removed = self._index.sweep(collection)
             logger.info("removed %d chunks left by an interrupted ingest", removed)
 

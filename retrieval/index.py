@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from retrieval.filters import SearchFilter
+from retrieval.keyword import KeywordIndex
 from retrieval.types import Chunk, DocumentRecord, MetadataValue, ScoredChunk
 
 logger = logging.getLogger(__name__)
@@ -132,9 +134,12 @@ class ChromaIndex:
     the old version is visible, after it the new one, never both or neither.
     """
 
-    def __init__(self, *, client: Any, embedder_name: str) -> None:
+    def __init__(
+        self, *, client: Any, embedder_name: str, keyword: KeywordIndex | None = None
+    ) -> None:
         self._client = client
         self._embedder_name = embedder_name
+        self._keyword = keyword or KeywordIndex()
 
     def _collection(self, name: str, *, create: bool = False) -> Any:
         from chromadb.errors import NotFoundError
@@ -198,6 +203,7 @@ class ChromaIndex:
         for name in (collection + CATALOG_SUFFIX, collection):  # catalogue first: hides all
             with contextlib.suppress(NotFoundError):
                 self._client.delete_collection(name)
+        self._keyword.drop(collection)
 
     # ------------------------------------------------------------------ chunks
 
@@ -217,6 +223,16 @@ class ChromaIndex:
                 metadatas=[_to_metadata(c) for c in part],
                 embeddings=[list(e) for e in embeddings[i : i + batch]],
             )
+        self._keyword.add(collection, chunks)
+
+    def vectors(self, collection: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by chunk id."""
+        if not ids:
+            return {}
+        found = self._collection(collection).get(ids=list(ids), include=["embeddings"])
+        return {
+            i: [float(x) for x in v] for i, v in zip(found["ids"], found["embeddings"], strict=True)
+        }
 
     def vectors_for_source(self, collection: str, source: str) -> dict[str, list[float]]:
         """Stored vectors of every chunk of `source`, keyed by chunk text (to reuse them)."""
@@ -251,6 +267,7 @@ class ChromaIndex:
             ids = sorted(stale)
             for i in range(0, len(ids), self._batch()):
                 target.delete(ids=ids[i : i + self._batch()])
+            self._keyword.delete(collection, ids)
         return len(stale)
 
     def sweep(self, collection: str) -> int:
@@ -270,28 +287,65 @@ class ChromaIndex:
             offset += len(found["ids"])
         for i in range(0, len(stale), batch):
             target.delete(ids=stale[i : i + batch])
+        keyword_stale = [
+            chunk_id
+            for chunk_id, source, version in self._keyword.rows(collection)
+            if current.get(source) != version
+        ]
+        self._keyword.delete(collection, keyword_stale)
         return len(stale)
 
-    def query(self, collection: str, embedding: Sequence[float], k: int) -> list[ScoredChunk]:
+    def keyword_count(self, collection: str) -> int:
+        """Chunks in the keyword index of a collection (equal to count() when in step)."""
+        return self._keyword.count(collection)
+
+    def query(
+        self,
+        collection: str,
+        embedding: Sequence[float],
+        k: int,
+        *,
+        where: SearchFilter | None = None,
+    ) -> list[ScoredChunk]:
         """The `k` visible chunks closest to `embedding`, best first, scored by cosine."""
         target = self._collection(collection)
         stored = int(target.count())
         if stored == 0:
             raise CollectionNotFoundError(collection, empty=True)
+        clause = where.chroma_where() if where else None
         wanted = min(stored, k + max(4, k // 2))  # a little extra for invisible versions
         while True:
-            hits = self._nearest(target, embedding, wanted)
+            hits = self._nearest(target, embedding, wanted, clause)
             current = self._current_versions(collection, {h.chunk.source for h in hits})
             visible = [h for h in hits if current.get(h.chunk.source) == h.chunk.version]
-            if len(visible) >= k or wanted >= stored:
+            if len(visible) >= k or wanted >= stored or len(hits) < wanted:
                 return visible[:k]
             wanted = min(stored, wanted * 4)
 
+    def keyword_query(
+        self, collection: str, question: str, k: int, *, where: SearchFilter | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """The `k` visible chunks best matching the question's words (BM25), best first."""
+        self._collection(collection)  # a clear error if the collection does not exist
+        where_sql, params = where.sql() if where else ("", [])
+        wanted = k + max(4, k // 2)
+        while True:
+            hits = self._keyword.search(collection, question, wanted, where_sql=where_sql,
+                                        params=params)  # fmt: skip
+            current = self._current_versions(collection, {c.source for c, _ in hits})
+            visible = [(c, s) for c, s in hits if current.get(c.source) == c.version]
+            if len(visible) >= k or len(hits) < wanted:
+                return visible[:k]
+            wanted *= 4
+
     @staticmethod
-    def _nearest(target: Any, embedding: Sequence[float], n: int) -> list[ScoredChunk]:
+    def _nearest(
+        target: Any, embedding: Sequence[float], n: int, where: dict[str, Any] | None
+    ) -> list[ScoredChunk]:
         result = target.query(
             query_embeddings=[list(embedding)],
             n_results=n,
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
         rows = zip(

@@ -1,24 +1,143 @@
-"""Answer a question with the most relevant chunks of a collection."""
+"""Answer a question with the most relevant chunks of a collection: dense, keyword or hybrid."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from retrieval.embedder import Embedder
+from retrieval.filters import SearchFilter
 from retrieval.index import ChromaIndex, CollectionNotFoundError
-from retrieval.types import ScoredChunk
+from retrieval.reranker import Reranker
+from retrieval.types import Chunk, ScoredChunk
+
+MODES = ("dense", "keyword", "hybrid")
+
+
+class InvalidSearchError(ValueError):
+    """A search that cannot run as asked (unknown mode, bad k)."""
+
+
+@dataclass
+class _Candidate:
+    chunk: Chunk
+    order: float  # higher ranks first
+    details: dict[str, float]
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 class Retriever:
-    """Dense retrieval: embed the question, return the nearest chunks."""
+    """Dense, keyword (BM25) or hybrid (reciprocal rank fusion) search, then optional
+    cross-encoder reranking and MMR diversification. Scores are cosine similarities."""
 
-    def __init__(self, *, index: ChromaIndex, embedder: Embedder, top_k: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        index: ChromaIndex,
+        embedder: Embedder,
+        top_k: int = 4,
+        mode: str = "hybrid",
+        candidates: int = 20,
+        rrf_k: int = 60,
+        mmr_lambda: float | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise InvalidSearchError(f"Unknown search mode {mode!r}; choose {', '.join(MODES)}")
         self._index = index
         self._embedder = embedder
         self._top_k = top_k
+        self._mode = mode
+        self._candidates = candidates
+        self._rrf_k = rrf_k
+        self._mmr_lambda = mmr_lambda
+        self._reranker = reranker
 
-    def search(self, question: str, *, collection: str, k: int | None = None) -> list[ScoredChunk]:
-        """The best `k` (default: the configured top_k) chunks for `question`, best first."""
+    def search(
+        self,
+        question: str,
+        *,
+        collection: str,
+        k: int | None = None,
+        mode: str | None = None,
+        where: SearchFilter | None = None,
+    ) -> list[ScoredChunk]:
+        """The best `k` chunks for `question`, best first."""
+        mode = mode or self._mode
+        k = self._top_k if k is None else k
+        if mode not in MODES:
+            raise InvalidSearchError(f"Unknown search mode {mode!r}; choose {', '.join(MODES)}")
+        if not 1 <= k <= 1000:
+            raise InvalidSearchError(f"k must be between 1 and 1000, not {k}")
         # Check the collection before embedding, so a missing one fails fast without a model load.
         if self._index.count(collection) == 0:
             raise CollectionNotFoundError(collection, empty=True)
-        vector = self._embedder.embed_query(question)
-        return self._index.query(collection, vector, k or self._top_k)
+        query = self._embedder.embed_query(question)
+        pool = max(self._candidates, k)
+        dense = [] if mode == "keyword" else self._index.query(collection, query, pool, where=where)
+        keyword = (
+            [] if mode == "dense"
+            else self._index.keyword_query(collection, question, pool, where=where)
+        )  # fmt: skip
+        candidates = self._fuse(mode, dense, keyword)
+        vectors = self._index.vectors(
+            collection, [c.chunk.id for c in candidates if "dense" not in c.details]
+        )
+        for c in candidates:
+            if "dense" not in c.details and c.chunk.id in vectors:
+                c.details["dense"] = _dot(query, vectors[c.chunk.id])
+        if self._reranker is not None and candidates:
+            scores = self._reranker.rerank(question, [c.chunk.text for c in candidates])
+            for c, score in zip(candidates, scores, strict=True):
+                c.details["rerank"], c.order = score, score
+            candidates.sort(key=lambda c: -c.order)
+        chosen = self._diversify(collection, query, candidates, k) if self._mmr_lambda else (
+            candidates[:k]
+        )  # fmt: skip
+        return [
+            ScoredChunk(chunk=c.chunk, score=c.details.get("dense", 0.0), details=c.details)
+            for c in chosen
+        ]
+
+    def _fuse(
+        self, mode: str, dense: list[ScoredChunk], keyword: list[tuple[Chunk, float]]
+    ) -> list[_Candidate]:
+        """Candidates in order: by one ranker, or by reciprocal rank fusion of both."""
+        found: dict[str, _Candidate] = {}
+        for rank, hit in enumerate(dense):
+            found[hit.chunk.id] = _Candidate(hit.chunk, 0.0, {"dense": hit.score})
+            found[hit.chunk.id].order = 1.0 / (self._rrf_k + rank + 1) if mode == "hybrid" else (
+                hit.score
+            )  # fmt: skip
+        for rank, (chunk, bm25) in enumerate(keyword):
+            entry = found.setdefault(chunk.id, _Candidate(chunk, 0.0, {}))
+            entry.details["keyword"] = bm25
+            entry.order += 1.0 / (self._rrf_k + rank + 1) if mode == "hybrid" else bm25
+        for entry in found.values():
+            if mode == "hybrid":
+                entry.details["rrf"] = entry.order
+        return sorted(found.values(), key=lambda c: -c.order)
+
+    def _diversify(
+        self, collection: str, query: Sequence[float], candidates: list[_Candidate], k: int
+    ) -> list[_Candidate]:
+        """Maximal marginal relevance: relevant, but unlike what was already chosen."""
+        lam = self._mmr_lambda or 1.0
+        vectors = self._index.vectors(collection, [c.chunk.id for c in candidates])
+        pool = [c for c in candidates if c.chunk.id in vectors]
+        chosen: list[_Candidate] = []
+        while pool and len(chosen) < k:
+
+            def value(c: _Candidate) -> float:
+                similarity = max(
+                    (_dot(vectors[c.chunk.id], vectors[s.chunk.id]) for s in chosen), default=0.0
+                )
+                return lam * _dot(query, vectors[c.chunk.id]) - (1 - lam) * similarity
+
+            best = max(pool, key=value)
+            chosen.append(best)
+            pool.remove(best)
+        return chosen

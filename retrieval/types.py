@@ -39,10 +39,16 @@ class Chunk:
 
 @dataclass(frozen=True)
 class ScoredChunk:
-    """A chunk returned by a search; `score` is its cosine similarity to the query."""
+    """A chunk returned by a search.
+
+    `score` is always the cosine similarity of the chunk to the query, whatever ranked it, so
+    one threshold means the same in every search mode. `details` holds the rankers' own scores
+    (dense, keyword BM25, rrf, rerank).
+    """
 
     chunk: Chunk
     score: float
+    details: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

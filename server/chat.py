@@ -7,6 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from retrieval.filters import SearchFilter
+from retrieval.types import ScoredChunk
 from server.errors import BadRequestError
 from server.wiring import Services
 
@@ -45,5 +47,51 @@ def chat() -> Response:
         _string_field(body, "collection", required=False) or app_services.settings.collection
     )
     mode = _string_field(body, "mode", required=False) or "rag"
-    answer = app_services.rag.answer(question, collection=collection, mode=mode)
+    answer = app_services.rag.answer(
+        question, collection=collection, mode=mode, search=_search_options(body)
+    )
     return jsonify(answer.to_dict())
+
+
+def _search_options(body: dict[str, Any]) -> dict[str, Any]:
+    """Retrieval options of a request: "retrieval_mode" and "filters"."""
+    filters = body.get("filters")
+    if filters is not None and not isinstance(filters, dict):
+        raise BadRequestError('"filters" must be an object, e.g. {"source": "/docs/a.pdf"}')
+    where = SearchFilter.parse(filters)
+    return {
+        "mode": _string_field(body, "retrieval_mode", required=False),
+        "where": None if where.empty else where,
+    }
+
+
+@chat_api.post("/search")
+def search() -> Response:
+    """Retrieval only. Body: {"query", "collection"?, "k"?, "retrieval_mode"?, "filters"?}."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequestError('Send a JSON object such as {"query": "install"}.')
+    query = (_string_field(body, "query", required=True) or "").strip()
+    if not query:
+        raise BadRequestError("The query is empty.")
+    k = body.get("k", None)
+    if k is not None and (not isinstance(k, int) or isinstance(k, bool)):
+        raise BadRequestError('"k" must be a whole number.')
+    app_services = services()
+    collection = (
+        _string_field(body, "collection", required=False) or app_services.settings.collection
+    )
+    options = _search_options(body)
+    hits = app_services.retriever.search(
+        query, collection=collection, k=k, mode=options["mode"], where=options["where"]
+    )
+    return jsonify({"query": query, "collection": collection, "hits": [_hit(h) for h in hits]})
+
+
+def _hit(hit: ScoredChunk) -> dict[str, object]:
+    chunk = hit.chunk
+    return {
+        "chunk_id": chunk.id, "source": chunk.source, "page": chunk.page, "start": chunk.start,
+        "section": chunk.metadata.get("section"), "text": chunk.text,
+        "score": round(hit.score, 4), "details": {k: round(v, 4) for k, v in hit.details.items()},
+    }  # fmt: skip

@@ -16,6 +16,7 @@ import click
 from pydantic import ValidationError
 
 from ingest.pipeline import FileResult, source_id
+from retrieval.filters import SearchFilter
 from server.errors import classify
 from server.settings import Settings
 from server.wiring import Services
@@ -182,6 +183,51 @@ def ask(
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
             click.echo(f"  [{c.n}] {c.source}{page}")
+
+
+def _parse_filter(text: str | None) -> SearchFilter | None:
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise click.BadParameter(f"--filter is not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise click.BadParameter('--filter must be a JSON object, e.g. {"page": 3}')
+    where = SearchFilter.parse(data)
+    return None if where.empty else where
+
+
+@main.command()
+@click.argument("query")
+@click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
+@click.option("-k", "k", default=None, type=int, help="How many chunks (default from settings).")
+@click.option("--retrieval-mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None)
+@click.option("--filter", "filters", default=None, help='Search filter as JSON, e.g. {"page": 3}.')
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(
+    ctx: click.Context, query: str, collection: str | None, k: int | None,
+    retrieval_mode: str | None, filters: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Show the chunks a question retrieves, with their scores (no generation)."""
+    services = _services(ctx)
+    name = collection or services.settings.collection
+    with _domain_errors():
+        hits = services.retriever.search(
+            query, collection=name, k=k, mode=retrieval_mode, where=_parse_filter(filters)
+        )
+    if as_json:
+        _print_json({"query": query, "collection": name, "hits": [
+            {"source": h.chunk.source, "page": h.chunk.page, "chunk_id": h.chunk.id,
+             "section": h.chunk.metadata.get("section"), "score": round(h.score, 4),
+             "details": {k: round(v, 4) for k, v in h.details.items()}, "text": h.chunk.text}
+            for h in hits]})  # fmt: skip
+        return
+    for rank, hit in enumerate(hits, start=1):
+        page = f", page {hit.chunk.page}" if hit.chunk.page is not None else ""
+        click.echo(f"{rank}. {hit.score:.3f}  {hit.chunk.source}{page}")
+        click.echo("   " + " ".join(hit.chunk.text.split())[:200])
 
 
 @main.command()

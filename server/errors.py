@@ -10,12 +10,14 @@ from werkzeug.exceptions import HTTPException
 from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.rag import InvalidQuestionError
 from retrieval.embedder import EmbedderLoadError
+from retrieval.filters import InvalidFilterError
 from retrieval.index import (
     CollectionNotFoundError,
     DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
 )
+from retrieval.retriever import InvalidSearchError
 from server.jobs import JobNotFoundError
 from server.wiring import ModelNotInstalledError
 
@@ -31,6 +33,8 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (BadRequestError, 400, "bad_request"),
     (InvalidQuestionError, 400, "invalid_question"),
     (InvalidCollectionNameError, 400, "invalid_collection_name"),
+    (InvalidFilterError, 400, "invalid_filter"),
+    (InvalidSearchError, 400, "invalid_search"),
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
     (DocumentNotFoundError, 404, "document_not_found"),

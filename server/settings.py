@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,9 +70,26 @@ class IngestSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    """How many chunks are given to the generator."""
+    """How chunks are found and how many are given to the generator."""
 
     top_k: int = Field(default=4, ge=1, le=50)
+    mode: Literal["dense", "keyword", "hybrid"] = Field(
+        default="hybrid", description="dense vectors, keyword BM25, or both fused (RRF)."
+    )
+    candidates: int = Field(default=20, ge=1, le=1000, description="Per ranker, before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Set (e.g. 0.7) to diversify with MMR."
+    )
+    reranker: str | None = Field(
+        default=None, description="A sentence-transformers CrossEncoder id or folder."
+    )
+    min_score: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Below this cosine score for the best chunk, answer 'not in the documents'.",
+    )
 
 
 class ChromaSettings(BaseModel):

@@ -14,6 +14,8 @@ from generation.rag import Rag
 from ingest.pipeline import Ingestor
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.keyword import KeywordIndex
+from retrieval.reranker import CrossEncoderReranker
 from retrieval.retriever import Retriever
 from server.settings import BUILTIN_EMBEDDER, BUILTIN_GENERATOR, Settings
 
@@ -126,7 +128,9 @@ class Services:
         return self._get(
             "index",
             lambda: ChromaIndex(
-                client=self._chroma_client(), embedder_name=self.settings.embedder.model
+                client=self._chroma_client(),
+                embedder_name=self.settings.embedder.model,
+                keyword=KeywordIndex(path=self.settings.home / "keyword.sqlite"),
             ),
         )
 
@@ -152,12 +156,32 @@ class Services:
         """The question-answering use case."""
         return self._get("rag", self._build_rag)
 
-    def _build_rag(self) -> Rag:
-        retriever = Retriever(
-            index=self.index, embedder=self.embedder, top_k=self.settings.retrieval.top_k
+    @property
+    def retriever(self) -> Retriever:
+        """Search over the index with the configured mode, reranker and diversification."""
+        r = self.settings.retrieval
+        return self._get(
+            "retriever",
+            lambda: Retriever(
+                index=self.index,
+                embedder=self.embedder,
+                top_k=r.top_k,
+                mode=r.mode,
+                candidates=r.candidates,
+                rrf_k=r.rrf_k,
+                mmr_lambda=r.mmr_lambda,
+                reranker=CrossEncoderReranker(
+                    model=r.reranker, device=self.settings.embedder.device
+                )
+                if r.reranker
+                else None,
+            ),
         )
+
+    def _build_rag(self) -> Rag:
         return Rag(
-            searcher=retriever,
+            searcher=self.retriever,
+            min_score=self.settings.retrieval.min_score,
             generator=self.generator,
             max_question_chars=self.settings.server.max_question_chars,
         )

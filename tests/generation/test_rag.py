@@ -15,7 +15,10 @@ class FakeSearcher:
         self.hits = hits
         self.questions: list[tuple[str, str]] = []
 
-    def search(self, question: str, *, collection: str, k: int | None = None) -> list[ScoredChunk]:
+    def search(
+        self, question: str, *, collection: str, k: int | None = None, mode: str | None = None,
+        where: object = None,
+    ) -> list[ScoredChunk]:  # fmt: skip
         self.questions.append((question, collection))
         return self.hits
 

@@ -1,33 +1,119 @@
-"""Retriever over a real embedded Chroma with a fake embedder."""
+"""Retriever modes over a real embedded Chroma and FTS5 index, with a fake embedder."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from retrieval.filters import SearchFilter
 from retrieval.index import ChromaIndex, CollectionNotFoundError, open_chroma_client
-from retrieval.retriever import Retriever
+from retrieval.keyword import KeywordIndex
+from retrieval.retriever import InvalidSearchError, Retriever
 from tests.fakes import FakeEmbedder
 from tests.retrieval.test_index import TEXTS, make_chunks, store
 
 
-def test_search_returns_top_k_best_first(tmp_path: Path) -> None:
-    embedder = FakeEmbedder()
-    index = ChromaIndex(client=open_chroma_client(path=tmp_path), embedder_name="fake")
+@pytest.fixture
+def index(tmp_path: Path) -> ChromaIndex:
+    return ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake",
+                       keyword=KeywordIndex(path=tmp_path / "kw.sqlite"))  # fmt: skip
+
+
+def cosine(a: str, b: str) -> float:
+    e = FakeEmbedder()
+    return sum(x * y for x, y in zip(e.embed_query(a), e.embed_query(b), strict=True))
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_every_mode_finds_the_answer_and_scores_by_cosine(index: ChromaIndex, mode: str) -> None:
     store(index, "docs", make_chunks(TEXTS))
-    retriever = Retriever(index=index, embedder=embedder, top_k=3)
-    hits = retriever.search("Which server runs WSGI applications?", collection="docs")
-    assert len(hits) == 3
+    retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=3, mode=mode)
+    question = "Which server runs WSGI applications?"
+    hits = retriever.search(question, collection="docs")
     assert "Gunicorn" in hits[0].chunk.text
-    assert len(retriever.search("kernel", collection="docs", k=5)) == 5
+    assert len(hits) == 3 if mode != "keyword" else len(hits) >= 1
+    for hit in hits:
+        assert hit.score == pytest.approx(cosine(question, hit.chunk.text), abs=1e-4)
+    expected = {"dense": {"dense"}, "keyword": {"keyword", "dense"},
+                "hybrid": {"rrf", "dense"}}[mode]  # fmt: skip
+    assert expected <= set(hits[0].details)
 
 
-def test_missing_collection_fails_before_embedding(tmp_path: Path) -> None:
+def test_hybrid_fuses_both_rankings(index: ChromaIndex) -> None:
+    texts = ["zebra crossing rules", "pedestrian safety at crossings", "zebra stripes biology"]
+    store(index, "docs", make_chunks(texts))
+    retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=3, mode="hybrid")
+    hits = retriever.search("zebra crossing", collection="docs")
+    assert hits[0].chunk.text == "zebra crossing rules"  # first in both rankings
+    rrf = [h.details["rrf"] for h in hits]
+    assert rrf == sorted(rrf, reverse=True)
+
+
+def test_filters_apply_inside_the_search(index: ChromaIndex) -> None:
+    a = make_chunks([f"apt packages install step {i}" for i in range(30)], "/a.txt")
+    b = make_chunks(["kernel memory note one", "kernel apt note two"], "/b.txt")
+    store(index, "docs", a + b)
+    for mode in ("dense", "keyword", "hybrid"):
+        retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=2, mode=mode,
+                              candidates=5)  # fmt: skip
+        hits = retriever.search("apt packages install", collection="docs",
+                                where=SearchFilter(sources=("/b.txt",)))  # fmt: skip
+        # /a.txt has 30 better matches; a post-filter on 5 candidates would return nothing.
+        assert [h.chunk.source for h in hits] == ["/b.txt"] * (2 if mode != "keyword" else 1)
+
+
+def test_keyword_mode_sees_only_current_versions(index: ChromaIndex) -> None:
+    store(index, "docs", make_chunks(["old wording about zebras"], "/z.txt", version="v1"))
+    unpublished = make_chunks(["new wording about zebras"], "/z.txt", version="v2")
+    index.upsert("docs", unpublished, FakeEmbedder().embed_documents(["new wording about zebras"]))
+    retriever = Retriever(index=index, embedder=FakeEmbedder(), mode="keyword")
+    assert [h.chunk.text for h in retriever.search("zebras", collection="docs")] == [
+        "old wording about zebras"]  # fmt: skip
+
+
+def test_mmr_diversifies(index: ChromaIndex) -> None:
+    texts = ["apt install guide", "apt install guide copy", "apt install guide again",
+             "kernel install notes"]  # fmt: skip
+    store(index, "docs", make_chunks(texts))
+    plain = Retriever(index=index, embedder=FakeEmbedder(), top_k=2, mode="dense")
+    diverse = Retriever(index=index, embedder=FakeEmbedder(), top_k=2, mode="dense",
+                        mmr_lambda=0.3)  # fmt: skip
+    assert "kernel" not in " ".join(
+        h.chunk.text for h in plain.search("apt install", collection="docs")
+    )
+    assert "kernel install notes" in [h.chunk.text for h in
+                                      diverse.search("apt install", collection="docs")]  # fmt: skip
+
+
+def test_reranker_orders_the_candidates(index: ChromaIndex) -> None:
+    class PreferKernel:
+        def rerank(self, question: str, texts: Sequence[str]) -> list[float]:
+            return [1.0 if "kernel" in t else 0.0 for t in texts]
+
+    store(index, "docs", make_chunks(TEXTS))
+    retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=2, reranker=PreferKernel())
+    hits = retriever.search("Which server runs WSGI applications?", collection="docs")
+    assert "kernel" in hits[0].chunk.text
+    assert hits[0].details["rerank"] == 1.0
+
+
+def test_bad_searches(index: ChromaIndex) -> None:
+    store(index, "docs", make_chunks(TEXTS))
+    retriever = Retriever(index=index, embedder=FakeEmbedder())
+    with pytest.raises(InvalidSearchError, match="Unknown search mode"):
+        retriever.search("q", collection="docs", mode="psychic")
+    with pytest.raises(InvalidSearchError):
+        retriever.search("q", collection="docs", k=0)
+    with pytest.raises(InvalidSearchError):
+        Retriever(index=index, embedder=FakeEmbedder(), mode="psychic")
+
+
+def test_missing_collection_fails_before_embedding(index: ChromaIndex) -> None:
     class Refusing(FakeEmbedder):
         def embed_query(self, text: str) -> list[float]:
             raise AssertionError("the embedder must not be used for a missing collection")
 
-    index = ChromaIndex(client=open_chroma_client(path=tmp_path), embedder_name="fake")
     with pytest.raises(CollectionNotFoundError):
         Retriever(index=index, embedder=Refusing()).search("q", collection="nothing")

@@ -147,3 +147,41 @@ def test_chat_page_is_served_with_safe_headers(client: FlaskClient) -> None:
         assert b"/api/chat" in script.data
         # The page never inserts server text as HTML.
         assert b"innerHTML" not in script.data
+
+
+def test_search_endpoint_with_modes_and_filters(client: FlaskClient, services: Services,
+                                                docs: Path) -> None:  # fmt: skip
+    services.ingestor.ingest([docs], collection="docs")
+    for mode in ("dense", "keyword", "hybrid"):
+        response = client.post("/api/search", json={"query": "generator SmolLM2", "k": 1,
+                                                    "retrieval_mode": mode})  # fmt: skip
+        assert response.status_code == 200, response.get_json()
+        [hit] = response.get_json()["hits"]
+        assert hit["source"].endswith("models.md") and hit["section"] == "Models"
+    only = client.post("/api/search", json={"query": "generator SmolLM2", "filters": {
+        "source": str((docs / "install.md").resolve())}}).get_json()["hits"]  # fmt: skip
+    assert {h["source"] for h in only} == {str((docs / "install.md").resolve())}
+    bad = client.post("/api/search", json={"query": "x", "filters": {"colour": "red"}})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_filter"
+    bad = client.post("/api/search", json={"query": "x", "retrieval_mode": "psychic"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_search"
+
+
+def test_chat_passes_retrieval_options(client: FlaskClient, services: Services, docs: Path,
+                                       generator: FakeGenerator) -> None:  # fmt: skip
+    services.ingestor.ingest([docs], collection="docs")
+    source = str((docs / "install.md").resolve())
+    answer = client.post("/api/chat", json={"question": "How to install?", "retrieval_mode":
+                         "keyword", "filters": {"source": source}}).get_json()  # fmt: skip
+    assert {c["source"] for c in answer["citations"]} == {source}
+
+
+def test_min_score_refuses_without_generating(tmp_path: Path, docs: Path) -> None:
+    settings = Settings(home=tmp_path, retrieval={"min_score": 0.99}, _env_file=None)  # type: ignore[call-arg]
+    generator = FakeGenerator()
+    services = Services(settings, embedder=FakeEmbedder(), generator=generator)
+    services.ingestor.ingest([docs], collection="docs")
+    answer = create_app(settings, services).test_client().post(
+        "/api/chat", json={"question": "Something unrelated entirely?"}).get_json()  # fmt: skip
+    assert answer["refused"] is True and answer["citations"]
+    assert generator.prompts == []

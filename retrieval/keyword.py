@@ -1,0 +1,152 @@
+"""The keyword side of hybrid search: BM25 over chunk text with SQLite FTS5.
+
+Persisted in one SQLite file, updated incrementally with the vector index (same chunk ids and
+versions), one table per collection. Porter stemming, Unicode-aware, diacritics folded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from retrieval.types import Chunk
+
+_TERM = re.compile(r"\w+", re.UNICODE)
+# Words too common to help ranking; BM25's IDF mostly handles them, but dropping them keeps
+# OR-queries short and fast.
+_STOP_WORDS = (
+    "a an and are as at be by for from has have how i in is it its of on or that the this to "
+    "was what when where which who why will with do does did can you your"
+)
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+def _table(collection: str) -> str:
+    return "kw_" + hashlib.sha256(collection.encode("utf-8")).hexdigest()[:24]
+
+
+def query_terms(text: str) -> list[str]:
+    """The distinct search terms of a question, in order, without stop words."""
+    seen: list[str] = []
+    for term in _TERM.findall(text.lower()):
+        if term not in _STOP and term not in seen:
+            seen.append(term)
+    return seen
+
+
+class KeywordIndex:
+    """BM25 keyword search per collection; SQL WHERE clauses are the filters."""
+
+    def __init__(self, *, path: Path | None = None) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            ":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+
+    def _ensure(self, collection: str) -> str:
+        table = _table(collection)
+        self._db.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5("
+            "text, chunk_id UNINDEXED, source UNINDEXED, version UNINDEXED, page UNINDEXED, "
+            "start UNINDEXED, section UNINDEXED, metadata UNINDEXED, "
+            "tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        return table
+
+    def _exists(self, collection: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = ?", (_table(collection),)
+        ).fetchone()
+        return row is not None
+
+    def add(self, collection: str, chunks: Sequence[Chunk]) -> None:
+        """Insert chunks (replacing any stored with the same id) in one transaction."""
+        with self._lock:
+            table = self._ensure(collection)
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    f"DELETE FROM {table} WHERE chunk_id = ?", [(c.id,) for c in chunks]
+                )
+                self._db.executemany(
+                    f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (c.text, c.id, c.source, c.version, c.page, c.start,
+                         c.metadata.get("section"), json.dumps(dict(c.metadata)))
+                        for c in chunks
+                    ],
+                )  # fmt: skip
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def delete(self, collection: str, ids: Iterable[str]) -> None:
+        """Remove chunks by id."""
+        with self._lock:
+            if self._exists(collection):
+                table = _table(collection)
+                self._db.executemany(f"DELETE FROM {table} WHERE chunk_id = ?", [(i,) for i in ids])
+
+    def drop(self, collection: str) -> None:
+        """Forget a collection."""
+        with self._lock:
+            self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
+
+    def count(self, collection: str) -> int:
+        """Number of chunks indexed for a collection."""
+        with self._lock:
+            if not self._exists(collection):
+                return 0
+            (n,) = self._db.execute(f"SELECT count(*) FROM {_table(collection)}").fetchone()
+            return int(n)
+
+    def rows(self, collection: str) -> list[tuple[str, str, str]]:
+        """(chunk id, source, version) of every indexed chunk."""
+        with self._lock:
+            if not self._exists(collection):
+                return []
+            table = _table(collection)
+            return list(self._db.execute(f"SELECT chunk_id, source, version FROM {table}"))
+
+    def search(
+        self,
+        collection: str,
+        question: str,
+        k: int,
+        *,
+        where_sql: str = "",
+        params: Sequence[Any] = (),
+    ) -> list[tuple[Chunk, float]]:
+        """Up to k chunks ranked by BM25 (the score is positive: higher is better)."""
+        terms = query_terms(question)
+        with self._lock:
+            if not terms or not self._exists(collection):
+                return []
+            table = _table(collection)
+            match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+            rows = self._db.execute(
+                f"SELECT text, chunk_id, source, version, page, start, metadata, bm25({table}) "
+                f"FROM {table} WHERE {table} MATCH ? {where_sql} ORDER BY bm25({table}) LIMIT ?",
+                [match, *params, k],
+            ).fetchall()
+        return [(_chunk(row), -float(row[7])) for row in rows]
+
+
+def _chunk(row: tuple[Any, ...]) -> Chunk:
+    text, chunk_id, source, version, page, start, metadata = row[:7]
+    extra: Mapping[str, Any] = json.loads(metadata) if metadata else {}
+    return Chunk(
+        id=chunk_id, text=text, source=source, page=int(page) if page is not None else None,
+        version=version, start=int(start or 0), metadata=dict(extra),
+    )  # fmt: skip
