@@ -9,11 +9,22 @@ import platform
 import sys
 from pathlib import Path
 
+from bench.abstention import run_abstention
+from bench.beir import run_beir
 from bench.ingest import run_ingest
 from bench.pipeline import run_pipeline
 from bench.report import Result, print_table
+from bench.retrieval import run_retrieval
+from bench.scale import run_scale
 
-BENCHMARKS = {"ingest": run_ingest, "pipeline": run_pipeline}
+BENCHMARKS = {
+    "abstention": run_abstention,
+    "ingest": run_ingest,
+    "pipeline": run_pipeline,
+    "retrieval": run_retrieval,
+    "retrieval-beir": run_beir,
+    "retrieval-scale": run_scale,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
