@@ -42,6 +42,7 @@ class Retriever:
         mode: str = "hybrid",
         candidates: int = 20,
         rrf_k: int = 60,
+        keyword_weight: float = 1.0,
         mmr_lambda: float | None = None,
         reranker: Reranker | None = None,
     ) -> None:
@@ -53,6 +54,7 @@ class Retriever:
         self._mode = mode
         self._candidates = candidates
         self._rrf_k = rrf_k
+        self._keyword_weight = keyword_weight
         self._mmr_lambda = mmr_lambda
         self._reranker = reranker
 
@@ -115,7 +117,8 @@ class Retriever:
         for rank, (chunk, bm25) in enumerate(keyword):
             entry = found.setdefault(chunk.id, _Candidate(chunk, 0.0, {}))
             entry.details["keyword"] = bm25
-            entry.order += 1.0 / (self._rrf_k + rank + 1) if mode == "hybrid" else bm25
+            rrf = self._keyword_weight / (self._rrf_k + rank + 1)
+            entry.order += rrf if mode == "hybrid" else bm25
         for entry in found.values():
             if mode == "hybrid":
                 entry.details["rrf"] = entry.order

@@ -78,6 +78,9 @@ class RetrievalSettings(BaseModel):
     )
     candidates: int = Field(default=20, ge=1, le=1000, description="Per ranker, before fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    keyword_weight: float = Field(
+        default=1.0, ge=0.0, le=10.0, description="Weight of the BM25 ranking in the fusion."
+    )
     mmr_lambda: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Set (e.g. 0.7) to diversify with MMR."
     )

@@ -169,6 +169,7 @@ class Services:
                 mode=r.mode,
                 candidates=r.candidates,
                 rrf_k=r.rrf_k,
+                keyword_weight=r.keyword_weight,
                 mmr_lambda=r.mmr_lambda,
                 reranker=CrossEncoderReranker(
                     model=r.reranker, device=self.settings.embedder.device

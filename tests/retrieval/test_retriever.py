@@ -117,3 +117,17 @@ def test_missing_collection_fails_before_embedding(index: ChromaIndex) -> None:
 
     with pytest.raises(CollectionNotFoundError):
         Retriever(index=index, embedder=Refusing()).search("q", collection="nothing")
+
+
+def test_keyword_weight_moves_hybrid_between_the_rankers(index: ChromaIndex) -> None:
+    store(index, "docs", make_chunks(TEXTS))
+    question = "apt kernel vector server"
+
+    def order(**kwargs: object) -> list[str]:
+        retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=8, **kwargs)  # type: ignore[arg-type]
+        return [h.chunk.id for h in retriever.search(question, collection="docs")]
+
+    dense = order(mode="dense")
+    assert order(mode="hybrid", keyword_weight=0.0)[: len(dense)] == dense
+    keyword = order(mode="keyword")
+    assert order(mode="hybrid", keyword_weight=1000.0)[: len(keyword)] == keyword
