@@ -13,7 +13,8 @@ from tests.fakes import FakeEmbedder, FakeGenerator
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    # The fake embedder's cosines are not calibrated: no score-based refusal in these tests.
+    return Settings(home=tmp_path / "home", retrieval={"min_score": 0.0}, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture
