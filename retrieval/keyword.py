@@ -28,7 +28,7 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 
 def _table(collection: str) -> str:
-    return "kw_" + hashlib.sha256(collection.encode("utf-8")).hexdigest()[:24]
+    return "kw2_" + hashlib.sha256(collection.encode("utf-8")).hexdigest()[:24]
 
 
 def query_terms(text: str) -> list[str]:
@@ -61,7 +61,20 @@ class KeywordIndex:
             "start UNINDEXED, section UNINDEXED, metadata UNINDEXED, "
             "tokenize='porter unicode61 remove_diacritics 2')"
         )
+        # FTS5 cannot index its UNINDEXED columns: this table finds a chunk's row by id fast.
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {table}_ids (chunk_id TEXT PRIMARY KEY, row INTEGER)"
+        )
         return table
+
+    def _delete_ids(self, table: str, ids: Sequence[str]) -> None:
+        for chunk_id in ids:
+            found = self._db.execute(
+                f"SELECT row FROM {table}_ids WHERE chunk_id = ?", (chunk_id,)
+            ).fetchone()
+            if found is not None:
+                self._db.execute(f"DELETE FROM {table} WHERE rowid = ?", found)
+                self._db.execute(f"DELETE FROM {table}_ids WHERE chunk_id = ?", (chunk_id,))
 
     def _exists(self, collection: str) -> bool:
         row = self._db.execute(
@@ -75,17 +88,16 @@ class KeywordIndex:
             table = self._ensure(collection)
             self._db.execute("BEGIN")
             try:
-                self._db.executemany(
-                    f"DELETE FROM {table} WHERE chunk_id = ?", [(c.id,) for c in chunks]
-                )
-                self._db.executemany(
-                    f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
+                self._delete_ids(table, [c.id for c in chunks])
+                for c in chunks:
+                    cursor = self._db.execute(
+                        f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (c.text, c.id, c.source, c.version, c.page, c.start,
-                         c.metadata.get("section"), json.dumps(dict(c.metadata)))
-                        for c in chunks
-                    ],
-                )  # fmt: skip
+                         c.metadata.get("section"), json.dumps(dict(c.metadata))),
+                    )  # fmt: skip
+                    self._db.execute(
+                        f"INSERT INTO {table}_ids VALUES (?, ?)", (c.id, cursor.lastrowid)
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -96,12 +108,19 @@ class KeywordIndex:
         with self._lock:
             if self._exists(collection):
                 table = _table(collection)
-                self._db.executemany(f"DELETE FROM {table} WHERE chunk_id = ?", [(i,) for i in ids])
+                self._db.execute("BEGIN")
+                try:
+                    self._delete_ids(table, list(ids))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
 
     def drop(self, collection: str) -> None:
         """Forget a collection."""
         with self._lock:
             self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
+            self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}_ids")
 
     def count(self, collection: str) -> int:
         """Number of chunks indexed for a collection."""
