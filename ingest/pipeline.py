@@ -219,7 +219,6 @@ class Ingestor:
             report.add(FileResult(error.path, error=error.error))
         if progress is not None:
             progress.start(len(files))
-        catalogue = self._index.documents(collection)
         secrets = dict(passwords or {})
 
         def parse(path: Path) -> _Parsed:
@@ -237,18 +236,22 @@ class Ingestor:
             worker_pool(size=self._parse_workers, memory_mb=self._pdf_memory_mb) as pdfs,
             ThreadPoolExecutor(self._parse_workers) as pool,
         ):
+            # Read under the lock, so a concurrent ingest's versions are seen.
+            catalogue = self._index.documents(collection)
+            # Chunks each visible document version holds, kept current as files are stored.
+            expected = {s: r.chunks for s, r in catalogue.items() if r.status == "ready"}
             for parsed in _ordered_map(pool, parse, files, window=self._parse_workers * 2):
                 result = self._store(parsed, collection, catalogue)
+                if result.error is None and not result.unchanged:
+                    expected[parsed.source] = len(parsed.chunks)
                 report.add(result)
                 if progress is not None:
                     progress.file_done(result)
-            self._sweep_if_needed(collection)
+            self._sweep_if_needed(collection, sum(expected.values()))
         return report
 
-    def _sweep_if_needed(self, collection: str) -> None:
-        """Remove chunks an interrupted earlier run left behind (cheap check first)."""
-        expected = sum(r.chunks for r in self._index.documents(collection).values()
-                       if r.status == "ready")  # fmt: skip
+    def _sweep_if_needed(self, collection: str, expected: int) -> None:
+        """Remove chunks an interrupted earlier run left behind (cheap count check first)."""
         counts = (self._index.count(collection), self._index.keyword_count(collection))
         if expected and counts != (expected, expected):
             removed = self._index.sweep(collection)

@@ -50,6 +50,20 @@ class ScoredChunk:
     score: float
     details: Mapping[str, float] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape of a search hit (`ragqa search --json`, `POST /api/search`)."""
+        chunk = self.chunk
+        return {
+            "chunk_id": chunk.id,
+            "source": chunk.source,
+            "page": chunk.page,
+            "start": chunk.start,
+            "section": chunk.metadata.get("section"),
+            "text": chunk.text,
+            "score": round(self.score, 4),
+            "details": {k: round(v, 4) for k, v in self.details.items()},
+        }
+
 
 @dataclass(frozen=True)
 class DocumentRecord:

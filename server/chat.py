@@ -8,7 +8,6 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from retrieval.filters import SearchFilter
-from retrieval.types import ScoredChunk
 from server.errors import BadRequestError
 from server.wiring import Services
 
@@ -85,13 +84,4 @@ def search() -> Response:
     hits = app_services.retriever.search(
         query, collection=collection, k=k, mode=options["mode"], where=options["where"]
     )
-    return jsonify({"query": query, "collection": collection, "hits": [_hit(h) for h in hits]})
-
-
-def _hit(hit: ScoredChunk) -> dict[str, object]:
-    chunk = hit.chunk
-    return {
-        "chunk_id": chunk.id, "source": chunk.source, "page": chunk.page, "start": chunk.start,
-        "section": chunk.metadata.get("section"), "text": chunk.text,
-        "score": round(hit.score, 4), "details": {k: round(v, 4) for k, v in hit.details.items()},
-    }  # fmt: skip
+    return jsonify({"query": query, "collection": collection, "hits": [h.to_dict() for h in hits]})

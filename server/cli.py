@@ -218,11 +218,7 @@ def search(
             query, collection=name, k=k, mode=retrieval_mode, where=_parse_filter(filters)
         )
     if as_json:
-        _print_json({"query": query, "collection": name, "hits": [
-            {"source": h.chunk.source, "page": h.chunk.page, "chunk_id": h.chunk.id,
-             "section": h.chunk.metadata.get("section"), "score": round(h.score, 4),
-             "details": {k: round(v, 4) for k, v in h.details.items()}, "text": h.chunk.text}
-            for h in hits]})  # fmt: skip
+        _print_json({"query": query, "collection": name, "hits": [h.to_dict() for h in hits]})
         return
     for rank, hit in enumerate(hits, start=1):
         page = f", page {hit.chunk.page}" if hit.chunk.page is not None else ""

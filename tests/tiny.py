@@ -18,19 +18,6 @@ CHAT_TEMPLATE = (
 )
 
 
-def _word_tokenizer(specials: list[str]) -> object:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-
-    vocab = {token: i for i, token in enumerate([*specials, *WORDS, *"0123456789[],.?!:"])}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.Lowercase()
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-    )
-    tokenizer.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
-    return tokenizer
-
-
 def _byte_bpe_tokenizer(specials: list[str]) -> object:
     """A byte-level BPE tokenizer (the kind real chat models use), trained in memory."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
