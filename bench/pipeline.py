@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from bench.report import Result, percentile
+from generation.rag import Request
 from server.settings import Settings
 from server.wiring import Services
 
@@ -30,7 +31,7 @@ def run_pipeline(*, data: Path, quick: bool) -> Result:
         reingest_s = time.perf_counter() - started
         retrieval, total, hits = [], [], 0
         for question in questions:
-            answer = services.rag.answer(question, collection="bench")
+            answer = services.rag.answer(Request(question, collection="bench"))
             retrieval.append(answer.timings_ms["retrieval"])
             total.append(answer.timings_ms["total"])
             hits += any(c.source == str(faq.resolve()) for c in answer.citations)

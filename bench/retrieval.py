@@ -113,6 +113,8 @@ def run_retrieval(*, data: Path, quick: bool) -> Result:
             "chunk_size_tokens": settings.chunking.chunk_size,
             "chunk_overlap_tokens": settings.chunking.chunk_overlap,
             "candidates": settings.retrieval.candidates,
+            "fusion": settings.retrieval.fusion,
+            "keyword_weight": settings.retrieval.keyword_weight,
             "rrf_k": settings.retrieval.rrf_k,
             "goal": "covid_qa hybrid hit@5 >= dense + 0.02; hybrid never worse than the better "
             "of dense and keyword by more than 0.01",

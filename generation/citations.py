@@ -1,14 +1,27 @@
-"""Find the [n] markers in an answer and map them to the sources the model was given."""
+"""Find the [n] markers in an answer, map them to the sources the model was given, and check
+that each cited source supports the sentence that cites it (token overlap)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from generation.types import Citation
 from retrieval.types import ScoredChunk
 
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# Function words carry no evidence: a sentence is supported by its content words.
+_STOP_WORDS = (
+    "a an and are as at be been but by can could did do does for from had has have how i if in "
+    "into is it its may might more most must no not of on or our should so such than that the "
+    "their them then there these they this those to was we were what when where which while who "
+    "why will with would you your also about after before both each only other same some very "
+    "answer source sources according"
+)
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def parse_citations(text: str) -> list[int]:
@@ -22,29 +35,96 @@ def parse_citations(text: str) -> list[int]:
     return seen
 
 
-def _citation(n: int, hit: ScoredChunk) -> Citation:
+def content_words(text: str) -> set[str]:
+    """The words of `text` that carry meaning, lower-cased, with a crude plural fold."""
+    words = set()
+    for word in _WORD.findall(_MARKER.sub(" ", text).lower()):
+        if word in _STOP or (len(word) < 2 and not word.isdigit()):
+            continue
+        words.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return words
+
+
+def support(claim: str, evidence: str) -> float:
+    """The share of the claim's content words found in the evidence (1.0 if it has none)."""
+    claimed = content_words(claim)
+    if not claimed:
+        return 1.0
+    return len(claimed & content_words(evidence)) / len(claimed)
+
+
+def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """Each sentence of `text` with the source numbers it cites.
+
+    Markers that open a sentence ("Fact. [1] Next.") belong to the sentence before them.
+    """
+    pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
+    result: list[tuple[str, list[int]]] = []
+    for piece in pieces:
+        sentence = piece
+        leading = re.match(r"^\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)", piece)
+        if leading and result:
+            result[-1][1].extend(parse_citations(leading.group(1)))
+            sentence = piece[leading.end() :]
+        if sentence.strip():
+            result.append((sentence, parse_citations(sentence)))
+    return result
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """The citations of an answer and what was wrong with them."""
+
+    citations: tuple[Citation, ...]
+    inferred: bool  # the model cited nothing; these are the sources that best support it
+    unsupported: tuple[int, ...]  # cited sources that do not support their sentence
+    invalid: tuple[int, ...]  # numbers that name no source the model was given
+
+
+def _citation(n: int, hit: ScoredChunk, score: float | None) -> Citation:
     chunk = hit.chunk
-    return Citation(
-        n=n,
-        source=chunk.source,
-        page=chunk.page,
-        chunk_id=chunk.id,
-        text=chunk.text,
-        score=hit.score,
+    return Citation(n=n, source=chunk.source, page=chunk.page, chunk_id=chunk.id,
+                    text=chunk.text, score=hit.score, support=score)  # fmt: skip
+
+
+def check_citations(
+    text: str, hits: Sequence[ScoredChunk], *, min_support: float = 0.5, fallback: int = 3
+) -> CitationCheck:
+    """Citations for an answer, each verified against the sentences that cite it.
+
+    A citation's support is its best over the sentences citing it; below `min_support` it is
+    flagged unsupported. Markers outside the given sources are dropped and reported. If the
+    answer cites nothing, the `fallback` sources that best support it are attached, flagged
+    as inferred.
+    """
+    best: dict[int, float] = {}
+    invalid: list[int] = []
+    for sentence, numbers in cited_sentences(text):
+        for n in numbers:
+            if not 1 <= n <= len(hits):
+                invalid += [] if n in invalid else [n]
+                continue
+            best[n] = max(best.get(n, 0.0), support(sentence, hits[n - 1].chunk.text))
+    if best:
+        order = [n for n in parse_citations(text) if n in best]
+        return CitationCheck(
+            citations=tuple(_citation(n, hits[n - 1], best[n]) for n in order),
+            inferred=False,
+            unsupported=tuple(n for n in order if best[n] < min_support),
+            invalid=tuple(invalid),
+        )
+    scored = [(support(text, h.chunk.text), n, h) for n, h in enumerate(hits, start=1)]
+    ranked = sorted(scored, key=lambda s: (-s[0], s[1]))[:fallback] if text.strip() else [
+        (None, n, h) for _, n, h in scored[:fallback]
+    ]  # fmt: skip
+    return CitationCheck(
+        citations=tuple(_citation(n, h, s) for s, n, h in ranked),
+        inferred=True,
+        unsupported=(),
+        invalid=tuple(invalid),
     )
 
 
-def resolve_citations(
-    text: str, hits: Sequence[ScoredChunk], *, fallback: int = 3
-) -> tuple[tuple[Citation, ...], bool]:
-    """Citations for an answer, and whether they were inferred.
-
-    Markers that point outside the given sources are dropped: every citation is a chunk the
-    model actually saw. If none remain, the best `fallback` sources are returned, flagged
-    as inferred.
-    """
-    cited = [n for n in parse_citations(text) if 1 <= n <= len(hits)]
-    if cited:
-        return tuple(_citation(n, hits[n - 1]) for n in cited), False
-    best = list(enumerate(hits, start=1))[:fallback]
-    return tuple(_citation(n, hit) for n, hit in best), True
+def answer_support(text: str, hits: Sequence[ScoredChunk]) -> float:
+    """The share of the answer's content words found anywhere in the sources it was given."""
+    return support(text, "\n".join(h.chunk.text for h in hits))

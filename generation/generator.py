@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,27 @@ class Generation:
 
 class Generator(Protocol):
     """Anything that continues a chat."""
+
+    @property
+    def context_window(self) -> int:
+        """The model's maximum sequence length in tokens (prompt plus answer)."""
+        ...
+
+    @property
+    def max_new_tokens(self) -> int:
+        """The longest answer, in tokens; the prompt must leave room for it."""
+        ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """How many tokens the prompt for `messages` takes."""
+        ...
+
+    def stream(
+        self, messages: Sequence[Message], *, max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:  # fmt: skip
+        """The reply to `messages`, piece by piece as it is generated."""
+        ...
 
     def generate(
         self,
@@ -190,6 +211,36 @@ class HFGenerator:
                 self._stops[stop] = None
         return self._stops[stop]
 
+    @property
+    def max_new_tokens(self) -> int:
+        """The longest answer, in tokens."""
+        return self._max_new_tokens
+
+    def _prepare(
+        self, messages: Sequence[Message], max_new_tokens: int | None, stop: Sequence[str]
+    ) -> tuple[Any, dict[str, Any]]:
+        """Encoded prompt and generate() options, checked against the window."""
+        _, tokenizer = self._model()
+        budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
+        inputs = self._encode(messages)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        if prompt_len + budget > self.context_window:
+            raise PromptTooLongError(
+                f"The prompt takes {prompt_len} tokens; with {budget} for the answer it exceeds "
+                f"the model's {self.context_window}-token window. Ask a shorter question or "
+                "lower RAGQA_RETRIEVAL__TOP_K."
+            )
+        options: dict[str, Any] = {"do_sample": False, "max_new_tokens": budget, "use_cache": True}
+        criteria = self._stop_criteria(tuple(stop))
+        if criteria is not None:
+            options["stopping_criteria"] = criteria
+        if self._temperature > 0:
+            options |= {"do_sample": True, "temperature": self._temperature}
+        options["pad_token_id"] = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+        return inputs, options
+
     def generate(
         self,
         messages: Sequence[Message],
@@ -201,28 +252,55 @@ class HFGenerator:
         import torch
 
         model, tokenizer = self._model()
-        budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
-        inputs = self._encode(messages)
+        inputs, options = self._prepare(messages, max_new_tokens, stop)
         prompt_len = int(inputs["input_ids"].shape[1])
-        if prompt_len + budget > self.context_window:
-            raise PromptTooLongError(
-                f"The prompt takes {prompt_len} tokens; with {budget} for the answer it exceeds "
-                f"the model's {self.context_window}-token window. Ask a shorter question or "
-                "lower RAGQA_RETRIEVAL__TOP_K."
-            )
-        sampling: dict[str, Any] = {"do_sample": False}
-        criteria = self._stop_criteria(tuple(stop))
-        if criteria is not None:
-            sampling["stopping_criteria"] = criteria
-        if self._temperature > 0:
-            sampling |= {"do_sample": True, "temperature": self._temperature}
-        pad = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
         with self._generate_lock, torch.inference_mode():
-            output = model.generate(
-                **inputs, max_new_tokens=budget, pad_token_id=pad, use_cache=True, **sampling
-            )
+            output = model.generate(**inputs, **options)
         new_tokens = output[0, prompt_len:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         return Generation(text=text, prompt_tokens=prompt_len, completion_tokens=len(new_tokens))
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        """Reply to `messages` piece by piece. Closing the iterator stops generation early."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        model, tokenizer = self._model()
+        inputs, options = self._prepare(messages, max_new_tokens, stop)
+        cancelled = threading.Event()
+
+        class _Cancelled(StoppingCriteria):  # type: ignore[misc]
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                return cancelled.is_set()
+
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=600)  # fmt: skip
+        criteria = StoppingCriteriaList([*options.pop("stopping_criteria", []), _Cancelled()])
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self._generate_lock, torch.inference_mode():
+                    model.generate(**inputs, **options, streamer=streamer,
+                                   stopping_criteria=criteria)  # fmt: skip
+            except BaseException as error:  # re-raised in the caller's thread
+                failure.append(error)
+                streamer.end()
+
+        worker = threading.Thread(target=run, name="ragqa-generate", daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            cancelled.set()
+            worker.join()
+        if failure:
+            raise failure[0]

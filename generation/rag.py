@@ -1,21 +1,25 @@
-"""The use case: answer a question from a collection's documents, with citations."""
+"""The use case: answer a question in one of the product's modes, with verified citations."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from generation.citations import resolve_citations
+from generation.citations import answer_support, check_citations
+from generation.context import bound_history, pack_prompt
+from generation.conversation import standalone_question, validate_history
 from generation.generator import Generator
-from generation.prompts import DOCS, REFUSAL, PromptTemplate, build_messages
-from generation.types import Answer
+from generation.prompts import Example, PromptTemplate, TemplateLibrary
+from generation.types import Answer, ContextReport
 from retrieval.types import ScoredChunk
 
-MODES = ("rag",)
+MODES = ("closed_book", "few_shot", "rag")
+LATER_MODES = ("finetuned", "finetuned_rag")  # need a fine-tuned adapter (fine-tuning issue)
 # Small models sometimes carry on with a made-up next turn; stop there.
-STOP = ("\nQuestion:", "\nSources:")
+STOP = ("\nQuestion:", "\nSources:", "\nCustomer:")
 
 
 class Searcher(Protocol):
@@ -44,7 +48,8 @@ def _normalise(text: str) -> str:
 
 # Where a small model stops answering and starts a made-up turn or copies a source header.
 _RUN_ON = re.compile(
-    r"\n\s*(?:(?:Question|Sources?|User|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n)", re.IGNORECASE
+    r"\n\s*(?:(?:Question|Sources?|User|Customer|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n)",
+    re.IGNORECASE,
 )
 
 
@@ -60,83 +65,223 @@ def tidy_answer(text: str) -> str:
     return "\n\n".join(kept).strip()
 
 
-def is_refusal(text: str) -> bool:
+def is_refusal(text: str, refusal: str) -> bool:
     """Whether the model answered with the refusal sentence (or only began to)."""
-    said, refusal = _normalise(text), _normalise(REFUSAL)
+    said, expected = _normalise(text), _normalise(refusal)
     # A truncated refusal ("I could not find the") still counts; a bare "I" does not.
-    return refusal in said or (len(said) >= 15 and refusal.startswith(said))
+    return expected in said or (len(said) >= 15 and expected.startswith(said))
+
+
+@dataclass
+class Request:
+    """One question as asked: mode, template, retrieval options, history, examples."""
+
+    question: str
+    collection: str
+    mode: str = "rag"
+    template: str | None = None
+    search: Mapping[str, Any] = field(default_factory=dict)
+    history: Sequence[Mapping[str, str]] = ()
+    examples: Sequence[Example] | None = None
+    strict: bool | None = None
+
+
+@dataclass
+class _Prepared:
+    """Everything decided before generation; `early` is set when no generation is needed."""
+
+    request: Request
+    template: PromptTemplate
+    strict: bool
+    standalone: str | None
+    started: float
+    timings: dict[str, float]
+    messages: list[dict[str, str]] = field(default_factory=list)
+    hits: list[ScoredChunk] = field(default_factory=list)
+    report: ContextReport | None = None
+    early: Answer | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A streaming event: "retrieval" (sources), "token" (text) or "answer" (the Answer)."""
+
+    kind: str
+    data: Any
 
 
 class Rag:
-    """Retrieve, prompt, generate, cite."""
+    """Answer questions in every mode: closed_book, few_shot and rag (retrieve, pack, generate,
+    verify citations, refuse when the documents do not support an answer)."""
 
     def __init__(
         self,
         *,
         searcher: Searcher,
         generator: Generator,
-        template: PromptTemplate = DOCS,
+        templates: TemplateLibrary | None = None,
+        template: str = "docs",
+        collection_templates: Mapping[str, str] | None = None,
         max_question_chars: int = 2000,
         min_score: float = 0.0,
+        citation_min_support: float = 0.5,
+        answer_min_support: float = 0.5,
+        history_max_tokens: int = 1024,
+        rewrite_followups: bool = True,
     ) -> None:
         self._searcher = searcher
-        self._min_score = min_score
         self._generator = generator
-        self._template = template
+        self._templates = templates or TemplateLibrary()
+        self._template = self._templates.get(template).name
+        self._collection_templates = {
+            c: self._templates.get(t).name for c, t in (collection_templates or {}).items()
+        }
         self._max_question_chars = max_question_chars
+        self._min_score = min_score
+        self._citation_min_support = citation_min_support
+        self._answer_min_support = answer_min_support
+        self._history_max_tokens = history_max_tokens
+        self._rewrite = rewrite_followups
 
-    def answer(
-        self,
-        question: str,
-        *,
-        collection: str,
-        mode: str = "rag",
-        search: Mapping[str, Any] | None = None,
-    ) -> Answer:
-        """Answer `question` from `collection`; every citation is a chunk the model was given.
+    def answer(self, request: Request) -> Answer:
+        """The answer to one request (see `stream` for the same with events)."""
+        prepared = self._prepare(request)
+        if prepared.early is not None:
+            return prepared.early
+        begun = time.perf_counter()
+        generation = self._generator.generate(prepared.messages, stop=STOP)
+        prepared.timings["generation"] = (time.perf_counter() - begun) * 1000
+        return self._finish(prepared, generation.text, generation.completion_tokens)
 
-        `search` passes options to retrieval (mode, where). When no chunk scores at least
-        `min_score`, the answer is the refusal, with the closest sources, and no generation.
-        """
-        question = self._validate(question, mode)
-        started = time.perf_counter()
-        options = dict(search or {})
-        hits = self._searcher.search(
-            question, collection=collection, mode=options.get("mode"), where=options.get("where")
+    def stream(self, request: Request) -> Iterator[Event]:
+        """Events as the answer is made: retrieval (with sources), each token, the answer."""
+        prepared = self._prepare(request)
+        yield Event("retrieval", {
+            "mode": prepared.request.mode, "template": prepared.template.name,
+            "standalone_question": prepared.standalone,
+            "sources": [h.to_dict() | {"n": n} for n, h in enumerate(prepared.hits, start=1)],
+            "context": None if prepared.report is None else prepared.report.to_dict(),
+        })  # fmt: skip
+        if prepared.early is not None:
+            yield Event("answer", prepared.early)
+            return
+        begun = time.perf_counter()
+        pieces: list[str] = []
+        for piece in self._generator.stream(prepared.messages, stop=STOP):
+            if not pieces:
+                prepared.timings["first_token"] = (time.perf_counter() - prepared.started) * 1000
+            pieces.append(piece)
+            yield Event("token", piece)
+        prepared.timings["generation"] = (time.perf_counter() - begun) * 1000
+        yield Event("answer", self._finish(prepared, "".join(pieces), len(pieces)))
+
+    def template_for(self, collection: str, name: str | None = None) -> PromptTemplate:
+        """The template a request uses: its own, else the collection's, else the default."""
+        return self._templates.get(
+            name or self._collection_templates.get(collection) or self._template
         )
-        retrieved = time.perf_counter()
-        if not hits or max(h.score for h in hits) < self._min_score:
-            citations, _ = resolve_citations("", hits)
-            return Answer(
-                text=REFUSAL, mode=mode, refused=True, citations=citations,
-                citations_inferred=True,
-                timings_ms={"retrieval": (retrieved - started) * 1000, "generation": 0.0,
-                            "total": (retrieved - started) * 1000},
+
+    def _prepare(self, request: Request) -> _Prepared:
+        question = self._validate(request)
+        request.question = question
+        template = self.template_for(request.collection, request.template)
+        history = bound_history(validate_history(list(request.history)),
+                                self._generator.count_tokens, self._history_max_tokens)  # fmt: skip
+        prepared = _Prepared(
+            request=request, template=template, started=time.perf_counter(), timings={},
+            strict=template.strict if request.strict is None else request.strict,
+            standalone=None,
+        )  # fmt: skip
+        hits: list[ScoredChunk] | None = None
+        if request.mode == "rag":
+            query = question
+            if history and self._rewrite:
+                begun = time.perf_counter()
+                query = standalone_question(self._generator, history, question)
+                prepared.standalone = query
+                prepared.timings["rewrite"] = (time.perf_counter() - begun) * 1000
+            begun = time.perf_counter()
+            options = request.search
+            hits = self._searcher.search(
+                query, collection=request.collection, mode=options.get("mode"),
+                where=options.get("where"),
             )  # fmt: skip
-        generation = self._generator.generate(
-            build_messages(self._template, question, hits), stop=STOP
-        )
-        generated = time.perf_counter()
-        text = tidy_answer(generation.text)
-        refused = is_refusal(text)
-        citations, inferred = resolve_citations(text, hits)
-        return Answer(
-            text=REFUSAL if refused else text,
-            mode=mode,
-            refused=refused,
-            citations=citations,
-            citations_inferred=inferred,
-            timings_ms={
-                "retrieval": (retrieved - started) * 1000,
-                "generation": (generated - retrieved) * 1000,
-                "total": (generated - started) * 1000,
-            },
-        )
+            prepared.timings["retrieval"] = (time.perf_counter() - begun) * 1000
+            if not hits or max(h.score for h in hits) < self._min_score:
+                prepared.hits = hits
+                prepared.early = self._refusal(prepared, "low_retrieval_score")
+                return prepared
+        examples = self._examples(request, template)
+        packed = pack_prompt(
+            template, question, hits, count_tokens=self._generator.count_tokens,
+            window=self._generator.context_window, answer_budget=self._generator.max_new_tokens,
+            examples=examples, history=history,
+        )  # fmt: skip
+        prepared.messages, prepared.hits, prepared.report = (
+            packed.messages, packed.hits, packed.report
+        )  # fmt: skip
+        return prepared
 
-    def _validate(self, question: str, mode: str) -> str:
-        if mode not in MODES:
-            raise InvalidQuestionError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
-        question = question.strip()
+    @staticmethod
+    def _examples(request: Request, template: PromptTemplate) -> Sequence[Example]:
+        chosen = template.examples if request.examples is None else request.examples
+        if request.mode == "few_shot" or (request.mode == "rag" and (
+            template.rag_examples or request.examples is not None
+        )):  # fmt: skip
+            return chosen
+        return ()
+
+    def _finish(self, prepared: _Prepared, raw: str, tokens: int) -> Answer:
+        """Tidy the text, verify citations and support, refuse if strict and unsupported."""
+        text = tidy_answer(raw)
+        template, hits = prepared.template, prepared.hits
+        if is_refusal(text, template.refusal):
+            return self._refusal(prepared, "model_refused", tokens)
+        if prepared.request.mode != "rag":
+            return self._answer(prepared, text, tokens=tokens)
+        check = check_citations(text, hits, min_support=self._citation_min_support)
+        supported = answer_support(text, hits)
+        if prepared.strict and supported < self._answer_min_support:
+            return self._refusal(prepared, "unsupported_answer", tokens, support=supported)
+        return self._answer(
+            prepared, text, tokens=tokens, citations=check.citations, inferred=check.inferred,
+            support=supported, unsupported=check.unsupported, invalid=check.invalid,
+        )  # fmt: skip
+
+    def _refusal(
+        self, prepared: _Prepared, reason: str, tokens: int = 0, support: float | None = None
+    ) -> Answer:
+        """The template's refusal, with the closest sources as inferred citations."""
+        check = check_citations("", prepared.hits)
+        return self._answer(prepared, prepared.template.refusal, tokens=tokens, refused=True,
+                            reason=reason, citations=check.citations, inferred=True,
+                            support=support)  # fmt: skip
+
+    def _answer(self, prepared: _Prepared, text: str, **parts: Any) -> Answer:
+        timings = dict(prepared.timings)
+        timings["total"] = (time.perf_counter() - prepared.started) * 1000
+        return Answer(
+            text=text, mode=prepared.request.mode, refused=parts.get("refused", False),
+            citations=parts.get("citations", ()), citations_inferred=parts.get("inferred", False),
+            timings_ms=timings, template=prepared.template.name,
+            question=prepared.request.question, standalone_question=prepared.standalone,
+            refusal_reason=parts.get("reason"), support=parts.get("support"),
+            unsupported_citations=parts.get("unsupported", ()),
+            invalid_citations=parts.get("invalid", ()), context=prepared.report,
+            completion_tokens=parts.get("tokens", 0),
+        )  # fmt: skip
+
+    def _validate(self, request: Request) -> str:
+        if request.mode in LATER_MODES:
+            raise InvalidQuestionError(
+                f"Mode {request.mode!r} needs a fine-tuned adapter, which this server does not "
+                f"have yet; choose one of: {', '.join(MODES)}"
+            )
+        if request.mode not in MODES:
+            raise InvalidQuestionError(
+                f"Unknown mode {request.mode!r}; choose one of: {', '.join(MODES)}"
+            )
+        question = request.question.strip()
         if not question:
             raise InvalidQuestionError("The question is empty; ask something about your documents.")
         if len(question) > self._max_question_chars:

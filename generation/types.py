@@ -1,4 +1,4 @@
-"""The answer a user gets back, and the sources it cites."""
+"""The answer a user gets back, the sources it cites, and what the prompt held."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Citation:
-    """A source given to the model and cited by the answer as [n]."""
+    """A source given to the model and cited by the answer as [n].
+
+    `support` is the share of the citing sentence's content words found in the source
+    (None when not measured).
+    """
 
     n: int
     source: str
@@ -16,6 +20,7 @@ class Citation:
     chunk_id: str
     text: str
     score: float
+    support: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of a citation."""
@@ -26,6 +31,49 @@ class Citation:
             "chunk_id": self.chunk_id,
             "text": self.text,
             "score": round(self.score, 4),
+            "support": None if self.support is None else round(self.support, 4),
+        }
+
+
+@dataclass(frozen=True)
+class DroppedSource:
+    """A retrieved chunk left out of the prompt, and why."""
+
+    chunk_id: str
+    source: str
+    page: int | None
+    score: float
+    tokens: int
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape."""
+        return {
+            "chunk_id": self.chunk_id, "source": self.source, "page": self.page,
+            "score": round(self.score, 4), "tokens": self.tokens, "reason": self.reason,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ContextReport:
+    """How the prompt used the model's window: what went in and what did not fit."""
+
+    window: int
+    prompt_tokens: int
+    answer_budget: int
+    used: int
+    dropped: tuple[DroppedSource, ...] = ()
+    history_turns_dropped: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON shape."""
+        return {
+            "window": self.window,
+            "prompt_tokens": self.prompt_tokens,
+            "answer_budget": self.answer_budget,
+            "sources_used": self.used,
+            "dropped": [d.to_dict() for d in self.dropped],
+            "history_turns_dropped": self.history_turns_dropped,
         }
 
 
@@ -33,8 +81,9 @@ class Citation:
 class Answer:
     """A generated answer.
 
-    `citations_inferred` is True when the model cited nothing and the citations are the sources
-    it was given, best first, rather than ones it named.
+    `citations_inferred` is True when the model cited nothing and the citations are the given
+    sources that best support the answer, rather than ones it named. `refusal_reason` says why
+    an answer was refused: low_retrieval_score, model_refused or unsupported_answer.
     """
 
     text: str
@@ -43,14 +92,32 @@ class Answer:
     citations: tuple[Citation, ...]
     citations_inferred: bool = False
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    template: str = ""
+    question: str = ""
+    standalone_question: str | None = None
+    refusal_reason: str | None = None
+    support: float | None = None
+    unsupported_citations: tuple[int, ...] = ()
+    invalid_citations: tuple[int, ...] = ()
+    context: ContextReport | None = None
+    completion_tokens: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of `ragqa ask --json` and `POST /api/chat`."""
         return {
             "answer": self.text,
             "mode": self.mode,
+            "template": self.template,
+            "question": self.question,
+            "standalone_question": self.standalone_question,
             "refused": self.refused,
+            "refusal_reason": self.refusal_reason,
+            "support": None if self.support is None else round(self.support, 4),
             "citations": [c.to_dict() for c in self.citations],
             "citations_inferred": self.citations_inferred,
+            "unsupported_citations": list(self.unsupported_citations),
+            "invalid_citations": list(self.invalid_citations),
+            "context": None if self.context is None else self.context.to_dict(),
+            "completion_tokens": self.completion_tokens,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

@@ -68,8 +68,10 @@ class Worker:
             raise LoadError("the parser process is not running")
         try:
             _write(stdin, (fn, args, kwargs))
-            ready, _, _ = select.select([stdout], [], [], timeout_s)
-            if not ready:
+            # poll, not select: select fails on descriptors above 1023 in a busy process.
+            poller = select.poll()
+            poller.register(stdout, select.POLLIN)
+            if not poller.poll(timeout_s * 1000):
                 self.kill()
                 raise LoadError(f"parsing took longer than {timeout_s:g} s; the file was skipped")
             ok, value = _read(stdout)

@@ -293,7 +293,27 @@ class ChromaIndex:
             if current.get(source) != version
         ]
         self._keyword.delete(collection, keyword_stale)
+        if self._keyword.count(collection) != target.count():
+            self.rebuild_keyword(collection)
         return len(stale)
+
+    def rebuild_keyword(self, collection: str) -> int:
+        """Rebuild the keyword index of a collection from the stored chunks; return how many.
+
+        The keyword index is derived data: this restores it after an upgrade, a lost
+        keyword.sqlite, or on a server that shares a Chroma server another one filled.
+        """
+        target = self._collection(collection)
+        chunks: list[Chunk] = []
+        batch, offset = self._batch(), 0
+        while (found := target.get(include=["documents", "metadatas"], limit=batch,
+                                   offset=offset))["ids"]:  # fmt: skip
+            rows = zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+            chunks += [_to_chunk(i, text, dict(meta)) for i, text, meta in rows]
+            offset += len(found["ids"])
+        logger.info("rebuilding the keyword index of %r from %d chunks", collection, len(chunks))
+        self._keyword.replace(collection, chunks)
+        return len(chunks)
 
     def keyword_count(self, collection: str) -> int:
         """Chunks in the keyword index of a collection (equal to count() when in step)."""
@@ -326,7 +346,9 @@ class ChromaIndex:
         self, collection: str, question: str, k: int, *, where: SearchFilter | None = None
     ) -> list[tuple[Chunk, float]]:
         """The `k` visible chunks best matching the question's words (BM25), best first."""
-        self._collection(collection)  # a clear error if the collection does not exist
+        target = self._collection(collection)  # a clear error if it does not exist
+        if self._keyword.is_empty(collection) and target.count() > 0:
+            self.rebuild_keyword(collection)
         where_sql, params = where.sql() if where else ("", [])
         wanted = k + max(4, k // 2)
         while True:

@@ -89,19 +89,20 @@ class KeywordIndex:
             self._db.execute("BEGIN")
             try:
                 self._delete_ids(table, [c.id for c in chunks])
-                for c in chunks:
-                    cursor = self._db.execute(
-                        f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (c.text, c.id, c.source, c.version, c.page, c.start,
-                         c.metadata.get("section"), json.dumps(dict(c.metadata))),
-                    )  # fmt: skip
-                    self._db.execute(
-                        f"INSERT INTO {table}_ids VALUES (?, ?)", (c.id, cursor.lastrowid)
-                    )
+                self._insert(table, chunks)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _insert(self, table: str, chunks: Sequence[Chunk]) -> None:
+        for c in chunks:
+            cursor = self._db.execute(
+                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (c.text, c.id, c.source, c.version, c.page, c.start,
+                 c.metadata.get("section"), json.dumps(dict(c.metadata))),
+            )  # fmt: skip
+            self._db.execute(f"INSERT INTO {table}_ids VALUES (?, ?)", (c.id, cursor.lastrowid))
 
     def delete(self, collection: str, ids: Iterable[str]) -> None:
         """Remove chunks by id."""
@@ -115,6 +116,28 @@ class KeywordIndex:
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
+
+    def replace(self, collection: str, chunks: Sequence[Chunk]) -> None:
+        """Rebuild a collection's index from `chunks`, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
+                self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}_ids")
+                table = self._ensure(collection)
+                self._insert(table, chunks)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def is_empty(self, collection: str) -> bool:
+        """True when nothing is indexed for the collection (cheap: no count)."""
+        with self._lock:
+            if not self._exists(collection):
+                return True
+            found = self._db.execute(f"SELECT 1 FROM {_table(collection)}_ids LIMIT 1").fetchone()
+            return found is None
 
     def drop(self, collection: str) -> None:
         """Forget a collection."""

@@ -15,6 +15,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from generation.rag import Request
 from ingest.pipeline import FileResult, source_id
 from retrieval.filters import SearchFilter
 from server.errors import classify
@@ -161,18 +162,26 @@ def ingest(
 @main.command()
 @click.argument("question")
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
-@click.option("--mode", default="rag", show_default=True, help="How to answer.")
+@click.option(
+    "--mode", default="rag", show_default=True,
+    help="rag, closed_book (no retrieval) or few_shot (examples, no retrieval).",
+)  # fmt: skip
+@click.option("--template", "-t", default=None, help="Prompt template (docs, support, extract…).")
+@click.option("--strict/--no-strict", default=None, help="Refuse unsupported answers.")
+@click.option("--retrieval-mode", default=None, help="dense, keyword or hybrid.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.pass_context
 def ask(
-    ctx: click.Context, question: str, collection: str | None, mode: str, as_json: bool
-) -> None:
+    ctx: click.Context, question: str, collection: str | None, mode: str, template: str | None,
+    strict: bool | None, retrieval_mode: str | None, as_json: bool,
+) -> None:  # fmt: skip
     """Answer a question from a collection, with the sources used."""
     services = _services(ctx)
     with _domain_errors():
-        answer = services.rag.answer(
-            question, collection=collection or services.settings.collection, mode=mode
-        )
+        answer = services.rag.answer(Request(
+            question, collection=collection or services.settings.collection, mode=mode,
+            template=template, strict=strict, search={"mode": retrieval_mode},
+        ))  # fmt: skip
     if as_json:
         _print_json(answer.to_dict())
         return
@@ -182,7 +191,13 @@ def ask(
         click.echo(f"\n{label}:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            click.echo(f"  [{c.n}] {c.source}{page}")
+            flag = (
+                "  (does not support what cites it)" if c.n in answer.unsupported_citations else ""
+            )
+            click.echo(f"  [{c.n}] {c.source}{page}{flag}")
+    if answer.context is not None and answer.context.dropped:
+        click.echo(f"\n{len(answer.context.dropped)} retrieved sources did not fit the model's "
+                   "context window and were left out.", err=True)  # fmt: skip
 
 
 def _parse_filter(text: str | None) -> SearchFilter | None:

@@ -7,7 +7,9 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from generation.conversation import InvalidHistoryError
 from generation.generator import GeneratorLoadError, PromptTooLongError
+from generation.prompts import TemplateError
 from generation.rag import InvalidQuestionError
 from retrieval.embedder import EmbedderLoadError
 from retrieval.filters import InvalidFilterError
@@ -32,6 +34,8 @@ class BadRequestError(ValueError):
 ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (BadRequestError, 400, "bad_request"),
     (InvalidQuestionError, 400, "invalid_question"),
+    (InvalidHistoryError, 400, "invalid_history"),
+    (TemplateError, 400, "invalid_template"),
     (InvalidCollectionNameError, 400, "invalid_collection_name"),
     (InvalidFilterError, 400, "invalid_filter"),
     (InvalidSearchError, 400, "invalid_search"),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from generation.generator import Generator, HFGenerator
+from generation.prompts import TemplateLibrary
 from generation.rag import Rag
 from ingest.pipeline import Ingestor
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
@@ -170,6 +171,7 @@ class Services:
                 candidates=r.candidates,
                 rrf_k=r.rrf_k,
                 keyword_weight=r.keyword_weight,
+                fusion=r.fusion,
                 mmr_lambda=r.mmr_lambda,
                 reranker=CrossEncoderReranker(
                     model=r.reranker, device=self.settings.embedder.device
@@ -179,17 +181,36 @@ class Services:
             ),
         )
 
+    @property
+    def templates(self) -> TemplateLibrary:
+        """The built-in prompt templates plus those in the templates folder."""
+        return self._get("templates", lambda: TemplateLibrary(self.settings.answers.templates_dir))
+
     def _build_rag(self) -> Rag:
+        a = self.settings.answers
         return Rag(
             searcher=self.retriever,
-            min_score=self.settings.retrieval.min_score,
             generator=self.generator,
+            templates=self.templates,
+            template=a.template,
+            collection_templates=a.collection_templates,
+            min_score=self.settings.retrieval.min_score,
+            citation_min_support=a.citation_min_support,
+            answer_min_support=a.answer_min_support,
+            history_max_tokens=a.history_max_tokens,
+            rewrite_followups=a.rewrite_followups,
             max_question_chars=self.settings.server.max_question_chars,
         )
 
     def warm_up(self) -> None:
-        """Load both models now (each component that can warm up does)."""
-        for component in (self.embedder, self.generator):
-            warm = getattr(component, "warm_up", None)
-            if callable(warm):
-                warm()
+        """Open the store and load both models now (each component that can warm up does).
+
+        Requests wait for this: two threads importing torch and chromadb at the same time can
+        see half-initialised modules (numpy's typing) and fail.
+        """
+        with self._lock:
+            self.index.list_collections()
+            for component in (self.embedder, self.generator):
+                warm = getattr(component, "warm_up", None)
+                if callable(warm):
+                    warm()

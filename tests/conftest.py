@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,22 @@ def _clean_ragqa_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("RAGQA_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _stop_chroma_systems() -> Iterator[None]:
+    """Close the embedded Chroma stores a test opened.
+
+    Chroma keeps every store it opened for the life of the process (a server opens one);
+    hundreds of tests would otherwise pile up open files.
+    """
+    yield
+    if "chromadb" in sys.modules:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        for system in list(SharedSystemClient._identifier_to_system.values()):
+            system.stop()
+        SharedSystemClient.clear_system_cache()
 
 
 @pytest.fixture(scope="session")

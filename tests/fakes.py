@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from generation.generator import Generation
 
@@ -49,9 +49,14 @@ class FakeEmbedder:
 class FakeGenerator:
     """Replies from a queue (then a default); records every prompt it was given."""
 
-    def __init__(self, *replies: str, default: str = "It is in the documents [1].") -> None:
+    def __init__(
+        self, *replies: str, default: str = "It is in the documents [1].", window: int = 100_000,
+        max_new_tokens: int = 64,
+    ) -> None:  # fmt: skip
         self.replies: deque[str] = deque(replies)
         self.default = default
+        self.context_window = window
+        self.max_new_tokens = max_new_tokens
         self.prompts: list[list[Mapping[str, str]]] = []
         self.stops: list[tuple[str, ...]] = []
 
@@ -68,4 +73,20 @@ class FakeGenerator:
         self.prompts.append(list(messages))
         self.stops.append(tuple(stop))
         text = self.replies.popleft() if self.replies else self.default
-        return Generation(text=text, prompt_tokens=10, completion_tokens=len(text.split()))
+        return Generation(text=text, prompt_tokens=self.count_tokens(messages),
+                          completion_tokens=len(text.split()))  # fmt: skip
+
+    def count_tokens(self, messages: Sequence[Mapping[str, str]]) -> int:
+        """Whitespace words plus a few tokens per message for the chat format."""
+        return sum(4 + len(m["content"].split()) for m in messages)
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        """The reply, word by word (with its spaces)."""
+        text = self.generate(messages, max_new_tokens=max_new_tokens, stop=stop).text
+        yield from re.findall(r"\S+\s*", text)

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -89,17 +91,16 @@ def test_packaged_models_answer_from_the_debian_faq(shared_data: Path, real_home
     assert list((real_home / "models").glob("SmolLM2-135M-Instruct*/model.safetensors"))
 
 
-@pytest.fixture(scope="module")
-def live_server(real_home: Path) -> Iterator[str]:
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`ragqa serve` in a subprocess with `env`, its stderr in `log`; yields its URL once
+    /healthz answers."""
     port = free_port()
-    env = {**os.environ, "RAGQA_HOME": str(real_home), "RAGQA_GENERATOR__MAX_NEW_TOKENS": "64"}
-    process = subprocess.Popen(
-        [str(BIN / "ragqa"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [str(BIN / "ragqa"), "serve", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=err, text=True,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -111,13 +112,64 @@ def live_server(real_home: Path) -> Iterator[str]:
                 time.sleep(0.2)
         else:
             process.kill()
-            pytest.fail(f"server did not start: {process.communicate()[1][-2000:]}")
+            pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
-        if process.stderr:
-            process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(real_home: Path) -> Iterator[str]:
+    env = {**os.environ, "RAGQA_HOME": str(real_home), "RAGQA_GENERATOR__MAX_NEW_TOKENS": "64"}
+    with serving(env, real_home / "serve.log") as url:
+        yield url
+
+
+def read_events(response: requests.Response) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    """The (event, data) pairs of a streamed response, and how many network reads it took."""
+    buffer, reads, found = "", 0, []
+    for piece in response.iter_content(chunk_size=None, decode_unicode=True):
+        reads += 1
+        buffer += piece
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            fields = dict(line.split(": ", 1) for line in block.splitlines())
+            found.append((fields["event"], json.loads(fields["data"])))
+    return found, reads
+
+
+@pytest.mark.model
+def test_answers_stream_over_real_http(
+    tiny_llama: Path, tiny_embedder: Path, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
+    env = {
+        **os.environ, "RAGQA_HOME": str(tmp_path / "home"),
+        "RAGQA_EMBEDDER__MODEL": str(tiny_embedder), "RAGQA_GENERATOR__MODEL": str(tiny_llama),
+        "RAGQA_GENERATOR__MAX_NEW_TOKENS": "120", "RAGQA_RETRIEVAL__MIN_SCORE": "-1",
+    }  # fmt: skip
+    done = subprocess.run([str(BIN / "ragqa"), "ingest", str(docs)], env=env, timeout=300,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "serve.log"
+    with serving(env, log) as url:
+        body = {"question": "what is ragqa ?", "stream": True, "strict": False}
+        with requests.post(f"{url}/api/chat", json=body, stream=True, timeout=300) as response:
+            assert response.status_code == 200, log.read_text()[-3000:]
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            found, reads = read_events(response)
+    kinds = [kind for kind, _ in found]
+    assert kinds[0] == "retrieval" and kinds[-1] == "answer", kinds
+    assert kinds.count("token") >= 2
+    assert reads >= 3  # delivered piece by piece, not as one body at the end
+    final = found[-1][1]
+    streamed = "".join(data["text"] for kind, data in found if kind == "token")
+    # The final answer is the streamed text, tidied (run-on turns and repeats cut).
+    assert final["refused"] or set(final["answer"].split()) <= set(streamed.split())
+    assert final["citations"] and final["mode"] == "rag"
 
 
 @pytest.mark.slow
@@ -139,3 +191,10 @@ def test_real_server_over_http(live_server: str, shared_data: Path, real_home: P
     assert "ragqa ingest" in missing.json()["error"]["message"]
     page = requests.get(live_server, timeout=5)
     assert page.status_code == 200 and "<form" in page.text
+    body = {"question": "What is Debian?", "stream": True, "strict": False}
+    with requests.post(f"{live_server}/api/chat", json=body, stream=True, timeout=300) as response:
+        found, reads = read_events(response)
+    kinds = [kind for kind, _ in found]
+    assert kinds[0] == "retrieval" and kinds[-1] == "answer" and kinds.count("token") >= 3
+    assert reads >= 3
+    assert found[-1][1]["answer"].strip()

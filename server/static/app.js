@@ -1,4 +1,4 @@
-// The chat page: posts questions to /api/chat and shows answers with their sources.
+// The chat page: streams answers from /api/chat (server-sent events) and shows their sources.
 // Every text from the server is inserted with textContent, never as HTML.
 "use strict";
 
@@ -6,10 +6,17 @@ const log = document.getElementById("log");
 const form = document.getElementById("ask");
 const questionInput = document.getElementById("question");
 const collectionInput = document.getElementById("collection");
+const modeInput = document.getElementById("mode");
 const keyInput = document.getElementById("apikey");
+// The conversation so far, sent with each question so follow-ups keep their context.
+let history = [];
 
 keyInput.value = sessionStorage.getItem("ragqa-key") || "";
 keyInput.addEventListener("change", () => sessionStorage.setItem("ragqa-key", keyInput.value));
+document.getElementById("new").addEventListener("click", () => {
+  history = [];
+  log.replaceChildren();
+});
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -23,41 +30,90 @@ function showSources(turn, data) {
   const box = el("details", "sources");
   const label = data.citations_inferred ? "Closest sources (not cited by the model)" : "Sources";
   box.appendChild(el("summary", "", `${label} (${data.citations.length})`));
+  const unsupported = new Set(data.unsupported_citations || []);
   for (const c of data.citations) {
-    const item = el("div", "source");
+    const item = el("div", unsupported.has(c.n) ? "source unsupported" : "source");
     const name = c.source.split("/").pop();
     const where = c.page ? `${name}, page ${c.page}` : name;
-    item.appendChild(el("div", "where", `[${c.n}] ${where}`));
+    const flag = unsupported.has(c.n) ? " (does not support the sentence citing it)" : "";
+    item.appendChild(el("div", "where", `[${c.n}] ${where}${flag}`));
     item.appendChild(el("div", "text", c.text));
     box.appendChild(item);
   }
-  box.open = true;
+  box.open = !data.refused;
   turn.appendChild(box);
 }
 
-async function ask(question, collection) {
+function showMeta(turn, data) {
+  const parts = [data.mode];
+  if (data.standalone_question) parts.push(`searched for: ${data.standalone_question}`);
+  const dropped = data.context && data.context.dropped.length;
+  if (dropped) parts.push(`${dropped} sources did not fit the model's window`);
+  const total = data.timings_ms && data.timings_ms.total;
+  if (total) parts.push(`${(total / 1000).toFixed(1)} s`);
+  turn.appendChild(el("div", "meta", parts.join(" · ")));
+}
+
+// Read server-sent events from a fetch response; call onEvent(name, data) for each.
+async function readEvents(response, onEvent) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      let data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      onEvent(name, JSON.parse(data));
+    }
+  }
+}
+
+async function ask(question, collection, mode) {
   const turn = el("div", "turn");
   turn.appendChild(el("div", "question", question));
-  const answer = el("div", "answer", "Thinking…");
+  const answer = el("div", "answer", "Searching…");
   turn.appendChild(answer);
   log.appendChild(turn);
-  const headers = { "Content-Type": "application/json" };
+  const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
   if (keyInput.value) headers.Authorization = `Bearer ${keyInput.value}`;
-  const body = { question };
+  const body = { question, mode, history, stream: true };
   if (collection) body.collection = collection;
   try {
     const response = await fetch("/api/chat", { method: "POST", headers, body: JSON.stringify(body) });
-    const data = await response.json();
     if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
       answer.className = "answer error";
       answer.textContent = data.error ? data.error.message : `HTTP ${response.status}`;
       return;
     }
-    answer.textContent = data.answer;
-    if (data.refused) answer.className = "answer refused";
-    showSources(turn, data);
-    const total = data.timings_ms && data.timings_ms.total;
-    if (total) turn.appendChild(el("div", "meta", `${data.mode} · ${(total / 1000).toFixed(1)} s`));
+    let text = "";
+    await readEvents(response, (name, data) => {
+      if (name === "retrieval") answer.textContent = "Writing…";
+      else if (name === "token") {
+        text += data.text;
+        answer.textContent = text;
+      } else if (name === "answer") {
+        answer.textContent = data.answer;
+        if (data.refused) answer.className = "answer refused";
+        showSources(turn, data);
+        showMeta(turn, data);
+        history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
+        history = history.slice(-20);
+      } else if (name === "error") {
+        answer.className = "answer error";
+        answer.textContent = data.error.message;
+      }
+    });
   } catch (error) {
     answer.className = "answer error";
     answer.textContent = `Request failed: ${error}`;
@@ -69,5 +125,5 @@ form.addEventListener("submit", (event) => {
   const question = questionInput.value.trim();
   if (!question) return;
   questionInput.value = "";
-  ask(question, collectionInput.value.trim());
+  ask(question, collectionInput.value.trim(), modeInput.value);
 });

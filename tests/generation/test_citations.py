@@ -1,14 +1,27 @@
-"""Citation parsing and resolution."""
+"""Citation parsing, sentence attribution and verification against the cited chunk."""
 
 from __future__ import annotations
 
-from generation.citations import parse_citations, resolve_citations
+import pytest
+
+from generation.citations import (
+    answer_support,
+    check_citations,
+    cited_sentences,
+    content_words,
+    parse_citations,
+    support,
+)
 from retrieval.types import Chunk, ScoredChunk
 
 HITS = [
-    ScoredChunk(Chunk(id=f"id{i}", text=f"text {i}", source=f"/s{i}.txt"), 1.0 - i / 10)
-    for i in range(1, 5)
-]
+    ScoredChunk(Chunk(id="id1", text="The server listens on port 8080 by default.",
+                      source="/s1.txt"), 0.9),
+    ScoredChunk(Chunk(id="id2", text="Backups run nightly at two o'clock and keep 30 copies.",
+                      source="/s2.txt"), 0.8),
+    ScoredChunk(Chunk(id="id3", text="Passwords are reset from the account settings page.",
+                      source="/s3.txt"), 0.7),
+]  # fmt: skip
 
 
 def test_parse_in_order_without_repeats() -> None:
@@ -16,18 +29,58 @@ def test_parse_in_order_without_repeats() -> None:
     assert parse_citations("no markers, [x] or [] here") == []
 
 
-def test_every_citation_is_a_given_source() -> None:
-    citations, inferred = resolve_citations("Yes [2], see [9] and [0].", HITS)
-    assert not inferred
-    assert [(c.n, c.chunk_id, c.source) for c in citations] == [(2, "id2", "/s2.txt")]
+def test_sentences_carry_their_markers_including_ones_after_the_full_stop() -> None:
+    text = "Port 8080 is used [1]. Backups run nightly. [2] Reset passwords in settings [3]."
+    assert [(s.strip(), n) for s, n in cited_sentences(text)] == [
+        ("Port 8080 is used [1].", [1]),
+        ("Backups run nightly.", [2]),
+        ("Reset passwords in settings [3].", [3]),
+    ]
 
 
-def test_nothing_cited_falls_back_to_best_sources_flagged() -> None:
-    citations, inferred = resolve_citations("An answer without markers.", HITS, fallback=2)
-    assert inferred
-    assert [c.n for c in citations] == [1, 2]
-    assert citations[0].text == "text 1"
+def test_content_words_drop_function_words_markers_and_fold_plurals() -> None:
+    assert content_words("The backups [2] are kept for 30 days.") == {"backup", "kept", "30", "day"}
+
+
+def test_support_is_the_share_of_claimed_words_in_the_evidence() -> None:
+    assert support("backups run nightly", HITS[1].chunk.text) == 1.0
+    assert support("backups run weekly", HITS[1].chunk.text) == pytest.approx(2 / 3)
+    assert support("the of and", "anything") == 1.0  # nothing claimed
+
+
+def test_supported_citations_pass_and_wrong_ones_are_flagged() -> None:
+    text = "The server listens on port 8080 [1]. Backups run nightly [3]."
+    check = check_citations(text, HITS, min_support=0.5)
+    assert not check.inferred
+    assert [c.n for c in check.citations] == [1, 3]
+    assert check.unsupported == (3,)  # source 3 is about passwords, not backups
+    assert check.citations[0].support == 1.0
+    assert check.citations[1].support is not None and check.citations[1].support < 0.5
+
+
+def test_markers_outside_the_sources_are_dropped_and_reported() -> None:
+    check = check_citations("Port 8080 [1], see [9] and [0].", HITS)
+    assert [(c.n, c.chunk_id, c.source) for c in check.citations] == [(1, "id1", "/s1.txt")]
+    assert check.invalid == (9, 0)
+
+
+def test_uncited_answers_get_the_sources_that_best_support_them() -> None:
+    check = check_citations("Reset your password on the account settings page.", HITS, fallback=2)
+    assert check.inferred
+    assert check.citations[0].n == 3  # not retrieval order: support order
+
+
+def test_every_citation_is_a_given_source_whatever_the_text() -> None:
+    for text in ("[1][2][3][4]", "x [3] y [1]", "[2, 3, 7]", "", "none"):
+        check = check_citations(text, HITS)
+        assert {c.chunk_id for c in check.citations} <= {h.chunk.id for h in HITS}
 
 
 def test_no_sources_no_citations() -> None:
-    assert resolve_citations("[1]", []) == ((), True)
+    check = check_citations("[1]", [])
+    assert check.citations == () and check.invalid == (1,)
+
+
+def test_answer_support_over_all_sources() -> None:
+    assert answer_support("Port 8080; backups nightly.", HITS) == 1.0
+    assert answer_support("Bananas are yellow.", HITS) == 0.0

@@ -97,3 +97,27 @@ def test_generation_stops_at_a_stop_string(tiny_llama: Path, tmp_path: Path) -> 
     stopped = generator.generate(MESSAGES, stop=[words[1]])
     assert stopped.completion_tokens < free.completion_tokens
     assert free.text.startswith(stopped.text.split(words[1])[0].strip())
+
+
+def test_stream_yields_the_same_text_as_generate(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=12)
+    pieces = list(generator.stream(MESSAGES))
+    assert len(pieces) >= 2
+    assert "".join(pieces).strip() == generator.generate(MESSAGES).text
+
+
+def test_closing_a_stream_stops_generation_and_frees_the_model(
+    tiny_llama: Path, tmp_path: Path
+) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=400)
+    stream = generator.stream(MESSAGES)
+    next(stream)
+    stream.close()  # a client that disconnects
+    done = threading.Event()
+
+    def later() -> None:
+        generator.generate(MESSAGES, max_new_tokens=2)
+        done.set()
+
+    threading.Thread(target=later, daemon=True).start()
+    assert done.wait(timeout=60), "the lock was not released after the stream closed"

@@ -15,6 +15,7 @@ from retrieval.index import (
     open_chroma_client,
     validate_collection_name,
 )
+from retrieval.keyword import KeywordIndex
 from retrieval.types import Chunk, DocumentRecord
 from tests.fakes import FakeEmbedder
 
@@ -213,3 +214,28 @@ def test_sweep_removes_chunks_of_no_current_version(index: ChromaIndex) -> None:
     assert index.sweep("docs") == len(leftovers)
     assert index.count("docs") == 4
     assert index.chunk_ids("docs", "/a.txt") == index.chunk_ids("docs", "/a.txt", "v2")
+
+
+def test_a_lost_keyword_index_is_rebuilt_from_the_stored_chunks(tmp_path: Path) -> None:
+    client = open_chroma_client(path=tmp_path / "c")
+    chunks = make_chunks(TEXTS)
+    store(ChromaIndex(client=client, embedder_name="e", keyword=KeywordIndex(path=tmp_path / "k")),
+          "docs", chunks)  # fmt: skip
+    # A new keyword file (an upgrade, a deleted file, another server sharing the Chroma store).
+    fresh = ChromaIndex(client=client, embedder_name="e", keyword=KeywordIndex(path=tmp_path / "n"))
+    [(hit, _)] = fresh.keyword_query("docs", "dpkg", 1)
+    assert hit == chunks[2]
+    assert fresh.keyword_count("docs") == len(TEXTS)
+
+
+def test_sweep_brings_a_partial_keyword_index_back_in_step(tmp_path: Path) -> None:
+    keyword = KeywordIndex(path=tmp_path / "k")
+    index = ChromaIndex(client=open_chroma_client(path=tmp_path / "c"), embedder_name="e",
+                        keyword=keyword)  # fmt: skip
+    chunks = make_chunks(TEXTS)
+    store(index, "docs", chunks)
+    keyword.delete("docs", [c.id for c in chunks[:3]])  # as if a crash lost these rows
+    assert index.sweep("docs") == 0
+    assert index.keyword_count("docs") == len(TEXTS)
+    [(hit, _)] = index.keyword_query("docs", "volunteers", 1)
+    assert hit == chunks[0]

@@ -11,6 +11,7 @@ from retrieval.filters import SearchFilter
 from retrieval.index import ChromaIndex, CollectionNotFoundError, open_chroma_client
 from retrieval.keyword import KeywordIndex
 from retrieval.retriever import InvalidSearchError, Retriever
+from retrieval.types import ScoredChunk
 from tests.fakes import FakeEmbedder
 from tests.retrieval.test_index import TEXTS, make_chunks, store
 
@@ -37,18 +38,41 @@ def test_every_mode_finds_the_answer_and_scores_by_cosine(index: ChromaIndex, mo
     for hit in hits:
         assert hit.score == pytest.approx(cosine(question, hit.chunk.text), abs=1e-4)
     expected = {"dense": {"dense"}, "keyword": {"keyword", "dense"},
-                "hybrid": {"rrf", "dense"}}[mode]  # fmt: skip
+                "hybrid": {"fused", "dense"}}[mode]  # fmt: skip
     assert expected <= set(hits[0].details)
 
 
-def test_hybrid_fuses_both_rankings(index: ChromaIndex) -> None:
+@pytest.mark.parametrize(("fusion", "key"), [("score", "fused"), ("rrf", "rrf")])
+def test_hybrid_fuses_both_rankings(index: ChromaIndex, fusion: str, key: str) -> None:
     texts = ["zebra crossing rules", "pedestrian safety at crossings", "zebra stripes biology"]
     store(index, "docs", make_chunks(texts))
-    retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=3, mode="hybrid")
+    retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=3, mode="hybrid",
+                          fusion=fusion)  # fmt: skip
     hits = retriever.search("zebra crossing", collection="docs")
     assert hits[0].chunk.text == "zebra crossing rules"  # first in both rankings
-    rrf = [h.details["rrf"] for h in hits]
-    assert rrf == sorted(rrf, reverse=True)
+    fused = [h.details[key] for h in hits]
+    assert fused == sorted(fused, reverse=True)
+
+
+@pytest.mark.parametrize("weight", [0.5, 1.0, 3.0])
+def test_score_fusion_weighs_cosine_and_relative_bm25(index: ChromaIndex, weight: float) -> None:
+    store(index, "docs", make_chunks(TEXTS))
+    retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=8, mode="hybrid",
+                          keyword_weight=weight)  # fmt: skip
+    hits = retriever.search("apt packages kernel memory vectors", collection="docs")
+    best = max(h.details.get("keyword", 0.0) for h in hits)
+    assert best > 0
+    for hit in hits:
+        relative = hit.details.get("keyword", 0.0) / best
+        expected = (hit.score + weight * relative) / (1 + weight)
+        assert hit.details["fused"] == pytest.approx(expected, abs=1e-9)
+    assert [h.details["fused"] for h in hits] == sorted((h.details["fused"] for h in hits),
+                                                        reverse=True)  # fmt: skip
+
+
+def test_unknown_fusion_is_refused(index: ChromaIndex) -> None:
+    with pytest.raises(InvalidSearchError, match="fusion"):
+        Retriever(index=index, embedder=FakeEmbedder(), fusion="average")
 
 
 def test_filters_apply_inside_the_search(index: ChromaIndex) -> None:
@@ -119,15 +143,23 @@ def test_missing_collection_fails_before_embedding(index: ChromaIndex) -> None:
         Retriever(index=index, embedder=Refusing()).search("q", collection="nothing")
 
 
-def test_keyword_weight_moves_hybrid_between_the_rankers(index: ChromaIndex) -> None:
+@pytest.mark.parametrize("fusion", ["score", "rrf"])
+def test_keyword_weight_moves_hybrid_between_the_rankers(index: ChromaIndex, fusion: str) -> None:
     store(index, "docs", make_chunks(TEXTS))
     question = "apt kernel vector server"
 
-    def order(**kwargs: object) -> list[str]:
+    def search(**kwargs: object) -> list[ScoredChunk]:
         retriever = Retriever(index=index, embedder=FakeEmbedder(), top_k=8, **kwargs)  # type: ignore[arg-type]
-        return [h.chunk.id for h in retriever.search(question, collection="docs")]
+        return retriever.search(question, collection="docs")
+
+    def order(**kwargs: object) -> list[str]:
+        return [h.chunk.id for h in search(**kwargs)]
 
     dense = order(mode="dense")
-    assert order(mode="hybrid", keyword_weight=0.0)[: len(dense)] == dense
-    keyword = order(mode="keyword")
-    assert order(mode="hybrid", keyword_weight=1000.0)[: len(keyword)] == keyword
+    assert order(mode="hybrid", fusion=fusion, keyword_weight=0.0)[: len(dense)] == dense
+    keyword = search(mode="keyword")
+    heavy = search(mode="hybrid", fusion=fusion, keyword_weight=1000.0)[: len(keyword)]
+    # The keyword ranking comes first (chunks with equal BM25 may swap places).
+    assert {h.chunk.id for h in heavy} == {h.chunk.id for h in keyword}
+    bm25 = [h.details["keyword"] for h in heavy]
+    assert bm25 == sorted(bm25, reverse=True)
