@@ -132,6 +132,21 @@ def load_causal_lm(model: str, *, cache_dir: Path) -> tuple[Any, Any]:
     return lm, tokenizer
 
 
+def quantize_int8(model: Any) -> Any:
+    """The model with its linear layers quantised to int8 (dynamic, CPU inference only)."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    # torch.ao's eager quantisation is deprecated in favour of torchao, but it is still the one
+    # with fast int8 CPU kernels (fbgemm) and no compile step.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def _plain_prompt(messages: Sequence[Message]) -> str:
     """A prompt for models without a chat template."""
     lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
@@ -149,8 +164,14 @@ class HFGenerator:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         threads: int = 0,
+        context_window: int | None = None,
+        quantize: str = "none",
     ) -> None:
+        if quantize not in ("none", "int8"):
+            raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
         self._model_id = model
+        self._window = context_window
+        self._quantize = quantize
         self._cache_dir = cache_dir
         self._max_new_tokens = max_new_tokens
         self._temperature = temperature
@@ -172,14 +193,18 @@ class HFGenerator:
 
                 if self._threads > 0:
                     torch.set_num_threads(self._threads)
-                self._loaded = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
+                model, tokenizer = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
+                if self._quantize == "int8":
+                    model = quantize_int8(model)
+                self._loaded = model, tokenizer
             return self._loaded
 
     @property
     def context_window(self) -> int:
         """The model's maximum sequence length in tokens."""
         model, _ = self._model()
-        return int(getattr(model.config, "max_position_embeddings", 2048))
+        native = int(getattr(model.config, "max_position_embeddings", 2048))
+        return min(self._window, native) if self._window else native
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """How many tokens the prompt for `messages` takes."""

@@ -38,17 +38,23 @@ def _string_field(body: dict[str, Any], name: str, *, required: bool) -> str | N
     return value
 
 
-@chat_api.post("/chat")
-def chat() -> Response:
-    """Body: {"question", "collection"?, "mode"?, "template"?, "history"?, "examples"?,
-    "strict"?, "retrieval_mode"?, "filters"?, "stream"?}. With "stream": true or
-    Accept: text/event-stream, the answer comes as server-sent events."""
+def json_body(hint: str) -> dict[str, Any]:
+    """The request's JSON object, within the size limit; `hint` says what to send instead."""
     limit = services().settings.server.max_request_bytes
     if (request.content_length or 0) > limit:
         raise RequestEntityTooLarge(f"The request is larger than {limit} bytes.")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequestError('Send a JSON object such as {"question": "What is ragqa?"}.')
+        raise BadRequestError(hint)
+    return body
+
+
+@chat_api.post("/chat")
+def chat() -> Response:
+    """Body: {"question", "collection"?, "mode"?, "template"?, "history"?, "examples"?,
+    "strict"?, "retrieval_mode"?, "filters"?, "stream"?}. With "stream": true or
+    Accept: text/event-stream, the answer comes as server-sent events."""
+    body = json_body('Send a JSON object such as {"question": "What is ragqa?"}.')
     asked = _rag_request(body)
     wants_stream = body.get("stream") is True or (
         request.accept_mimetypes.best == "text/event-stream"

@@ -39,13 +39,13 @@ class RateLimiter:
 
 
 def protect_api(app: Flask, settings: ServerSettings) -> None:
-    """Require the API key (if configured) and apply the rate limit on /api/*."""
+    """Require the API key (if configured) and apply the rate limit on /api/* and /v1/*."""
     limiter = RateLimiter(settings.rate_limit_per_minute)
     key = settings.api_key.get_secret_value() if settings.api_key else None
 
     @app.before_request
     def _check() -> tuple[Response, int] | None:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(("/api/", "/v1/")):
             return None
         if key is not None:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -24,11 +24,29 @@ class EmbedderSettings(BaseModel):
 
 
 class GeneratorSettings(BaseModel):
-    """The causal language model that writes answers."""
+    """The causal language model that writes answers: local (transformers) or remote (any
+    OpenAI-compatible chat completions endpoint)."""
 
+    backend: Literal["transformers", "openai"] = Field(
+        default="transformers",
+        description="transformers: run the model here; openai: call base_url.",
+    )
     model: str = Field(
         default=BUILTIN_GENERATOR,
-        description="A Hugging Face model id, a local folder, a .gguf file, or the default.",
+        description="A Hugging Face model id, a local folder, a .gguf file, or the default; "
+        "with the openai backend, the model name the endpoint serves.",
+    )
+    base_url: str | None = Field(
+        default=None, description="The OpenAI-compatible API root, e.g. http://gpu:8000/v1."
+    )
+    api_key: SecretStr | None = Field(default=None, description="Bearer key for base_url.")
+    context_window: int | None = Field(
+        default=None, ge=256, le=10_000_000,
+        description="The model's window in tokens; read from the model if local, else 4096.",
+    )  # fmt: skip
+    timeout_s: float = Field(default=300.0, gt=0, description="Per request to base_url.")
+    quantize: Literal["none", "int8"] = Field(
+        default="none", description="int8: dynamic int8 quantisation of linear layers (CPU)."
     )
     max_new_tokens: int = Field(
         default=256, ge=1, le=4096, description="Upper bound on answer length."
@@ -40,6 +58,17 @@ class GeneratorSettings(BaseModel):
     cache_dir: Path | None = Field(
         default=None, description="Where converted models are cached; default HOME/models."
     )
+
+    @model_validator(mode="after")
+    def _remote_needs_url_and_name(self) -> GeneratorSettings:
+        if self.backend == "openai":
+            if not self.base_url:
+                raise ValueError("the openai backend needs RAGQA_GENERATOR__BASE_URL")
+            if self.model == BUILTIN_GENERATOR:
+                raise ValueError(
+                    "the openai backend needs RAGQA_GENERATOR__MODEL set to the served model name"
+                )
+        return self
 
 
 class ChunkingSettings(BaseModel):

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from generation.generator import Generator, HFGenerator
 from generation.prompts import TemplateLibrary
 from generation.rag import Rag
+from generation.remote import OpenAICompatibleGenerator
 from ingest.pipeline import Ingestor
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.index import ChromaIndex, open_chroma_client
@@ -99,16 +100,28 @@ class Services:
     @property
     def generator(self) -> Generator:
         """The generator (loads its model on first use)."""
+        return self._get("generator", self._build_generator)
+
+    def _build_generator(self) -> Generator:
         s = self.settings.generator
-        return self._get(
-            "generator",
-            lambda: HFGenerator(
-                model=resolve_generator(s.model),
-                cache_dir=self.settings.model_cache_dir,
+        if s.backend == "openai":
+            return OpenAICompatibleGenerator(
+                base_url=s.base_url or "",
+                model=s.model,
+                api_key=s.api_key.get_secret_value() if s.api_key else None,
+                context_window=s.context_window or 4096,
                 max_new_tokens=s.max_new_tokens,
                 temperature=s.temperature,
-                threads=s.threads,
-            ),
+                timeout_s=s.timeout_s,
+            )
+        return HFGenerator(
+            model=resolve_generator(s.model),
+            cache_dir=self.settings.model_cache_dir,
+            max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature,
+            threads=s.threads,
+            context_window=s.context_window,
+            quantize=s.quantize,
         )
 
     def _chroma_client(self) -> Any:
