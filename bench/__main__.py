@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from bench.abstention import run_abstention
+from bench.answers import run_answers
 from bench.beir import run_beir
+from bench.generation import run_generation
 from bench.ingest import run_ingest
 from bench.pipeline import run_pipeline
 from bench.report import Result, print_table
@@ -19,6 +21,8 @@ from bench.scale import run_scale
 
 BENCHMARKS = {
     "abstention": run_abstention,
+    "answers": run_answers,
+    "generation": run_generation,
     "ingest": run_ingest,
     "pipeline": run_pipeline,
     "retrieval": run_retrieval,

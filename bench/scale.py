@@ -43,6 +43,16 @@ def run_scale(*, data: Path, quick: bool) -> Result:
         embed_s = time.perf_counter() - started
         index, stored, copy = services.index, 0, 0
         started = time.perf_counter()
+        batch: list[Chunk] = []
+        records: list[DocumentRecord] = []
+
+        def flush() -> None:
+            index.upsert("scale", batch, [vectors[c.text] for c in batch])
+            for record in records:
+                index.put_document("scale", record)
+            batch.clear()
+            records.clear()
+
         while stored < target:
             for doc in documents:
                 source = f"copy{copy}:{doc[0].source}"
@@ -52,12 +62,15 @@ def run_scale(*, data: Path, quick: bool) -> Result:
                     )
                     for c in doc
                 ][: target - stored]
-                index.upsert("scale", chunks, [vectors[c.text] for c in chunks])
-                index.put_document("scale", DocumentRecord(source, "v", 1, len(chunks), "now"))
+                batch += chunks
+                records.append(DocumentRecord(source, "v", 1, len(chunks), "now"))
                 stored += len(chunks)
+                if len(batch) >= 5000:
+                    flush()
                 if stored >= target:
                     break
             copy += 1
+        flush()
         fill_s = time.perf_counter() - started
         questions = [
             json.loads(line)["question"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +168,7 @@ class HFGenerator:
         threads: int = 0,
         context_window: int | None = None,
         quantize: str = "none",
+        prefix_cache: bool = True,
     ) -> None:
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
@@ -177,6 +180,9 @@ class HFGenerator:
         self._temperature = temperature
         self._threads = threads
         self._loaded: tuple[Any, Any] | None = None
+        self._prefix_cache = prefix_cache
+        # KV caches of recent system messages (the fixed prefix of every prompt), LRU.
+        self._prefixes: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._stops: dict[tuple[str, ...], Any] = {}
         self._load_lock = threading.Lock()
         # One generate() at a time: the model is not re-entrant and the CPU is shared anyway.
@@ -185,6 +191,10 @@ class HFGenerator:
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""
         self._model()
+
+    def loaded(self) -> tuple[Any, Any]:
+        """The (model, tokenizer) pair, loading it if needed: for benchmarks and fine-tuning."""
+        return self._model()
 
     def _model(self) -> tuple[Any, Any]:
         with self._load_lock:
@@ -210,12 +220,12 @@ class HFGenerator:
         """How many tokens the prompt for `messages` takes."""
         return len(self._encode(messages)["input_ids"][0])
 
-    def _encode(self, messages: Sequence[Message]) -> Any:
+    def _encode(self, messages: Sequence[Message], *, generation_prompt: bool = True) -> Any:
         _, tokenizer = self._model()
         if tokenizer.chat_template:
             return tokenizer.apply_chat_template(
                 [dict(m) for m in messages],
-                add_generation_prompt=True,
+                add_generation_prompt=generation_prompt,
                 return_tensors="pt",
                 return_dict=True,
             )
@@ -240,6 +250,28 @@ class HFGenerator:
     def max_new_tokens(self) -> int:
         """The longest answer, in tokens."""
         return self._max_new_tokens
+
+    def _cached_prefix(self, messages: Sequence[Message], input_ids: Any) -> Any | None:
+        """A copy of the KV cache of the prompt's system message, computed once per distinct
+        system message; None when it does not apply. Call with the generate lock held."""
+        model, tokenizer = self._model()
+        if not (self._prefix_cache and tokenizer.chat_template and len(messages) > 1
+                and messages[0]["role"] == "system"):  # fmt: skip
+            return None
+        import torch
+
+        prefix = self._encode(messages[:1], generation_prompt=False)["input_ids"][0]
+        n = len(prefix)
+        if not 0 < n < input_ids.shape[1] or not torch.equal(input_ids[0, :n], prefix):
+            return None  # the template renders the system turn differently in context
+        key = tuple(prefix.tolist())
+        if key not in self._prefixes:
+            with torch.inference_mode():
+                self._prefixes[key] = model(input_ids=prefix[None], use_cache=True).past_key_values
+            while len(self._prefixes) > 8:
+                self._prefixes.popitem(last=False)
+        self._prefixes.move_to_end(key)
+        return copy.deepcopy(self._prefixes[key])
 
     def _prepare(
         self, messages: Sequence[Message], max_new_tokens: int | None, stop: Sequence[str]
@@ -280,6 +312,9 @@ class HFGenerator:
         inputs, options = self._prepare(messages, max_new_tokens, stop)
         prompt_len = int(inputs["input_ids"].shape[1])
         with self._generate_lock, torch.inference_mode():
+            past = self._cached_prefix(messages, inputs["input_ids"])
+            if past is not None:
+                options["cache"] = past
             output = model.generate(**inputs, **options)
         new_tokens = output[0, prompt_len:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
@@ -312,6 +347,9 @@ class HFGenerator:
         def run() -> None:
             try:
                 with self._generate_lock, torch.inference_mode():
+                    past = self._cached_prefix(messages, inputs["input_ids"])
+                    if past is not None:
+                        options["cache"] = past
                     model.generate(**inputs, **options, streamer=streamer,
                                    stopping_criteria=criteria)  # fmt: skip
             except BaseException as error:  # re-raised in the caller's thread

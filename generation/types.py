@@ -21,6 +21,7 @@ class Citation:
     text: str
     score: float
     support: float | None = None
+    start: int = 0  # character offset of the chunk in its page
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of a citation."""
@@ -28,6 +29,7 @@ class Citation:
             "n": self.n,
             "source": self.source,
             "page": self.page,
+            "start": self.start,
             "chunk_id": self.chunk_id,
             "text": self.text,
             "score": round(self.score, 4),

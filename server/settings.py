@@ -48,6 +48,9 @@ class GeneratorSettings(BaseModel):
     quantize: Literal["none", "int8"] = Field(
         default="none", description="int8: dynamic int8 quantisation of linear layers (CPU)."
     )
+    prefix_cache: bool = Field(
+        default=True, description="Reuse the KV cache of the system message across questions."
+    )
     max_new_tokens: int = Field(
         default=256, ge=1, le=4096, description="Upper bound on answer length."
     )

@@ -122,6 +122,7 @@ class Services:
             threads=s.threads,
             context_window=s.context_window,
             quantize=s.quantize,
+            prefix_cache=s.prefix_cache,
         )
 
     def _chroma_client(self) -> Any:

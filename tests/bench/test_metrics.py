@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bench.answers import normalise, token_f1
 from bench.beir import _sentences, ndcg_at_10
 from bench.report import percentile
 
@@ -30,3 +31,11 @@ def test_percentile() -> None:
     assert percentile(values, 50) == pytest.approx(50.5)
     assert percentile(values, 95) == pytest.approx(95.05)
     assert percentile([3.0], 95) == 3.0
+
+
+def test_squad_normalisation_and_token_f1() -> None:
+    assert normalise("The Cat, sat!") == "cat sat"
+    assert token_f1("the cat sat", "A cat sat.") == 1.0
+    # pred: cat sat down (3), gold: cat sat (2), common 2: P 2/3, R 1, F1 0.8
+    assert token_f1("cat sat down", "cat sat") == pytest.approx(0.8)
+    assert token_f1("", "cat") == 0.0 and token_f1("dog", "cat") == 0.0

@@ -121,3 +121,25 @@ def test_closing_a_stream_stops_generation_and_frees_the_model(
 
     threading.Thread(target=later, daemon=True).start()
     assert done.wait(timeout=60), "the lock was not released after the stream closed"
+
+
+def test_cached_system_prefix_gives_the_same_answers(tiny_llama: Path, tmp_path: Path) -> None:
+    cached = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=12)
+    plain = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=12,
+                        prefix_cache=False)  # fmt: skip
+    other = [{"role": "system", "content": "answer briefly"}, MESSAGES[1]]
+    for messages in (MESSAGES, other, MESSAGES):
+        assert cached.generate(messages) == plain.generate(messages)
+        assert "".join(cached.stream(messages)).strip() == plain.generate(messages).text
+    assert len(cached._prefixes) == 2  # one KV cache per distinct system message
+    assert not plain._prefixes
+
+
+def test_int8_quantisation_loads_and_generates(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=6,
+                            quantize="int8")  # fmt: skip
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    model, _ = generator.loaded()
+    assert any(isinstance(m, Int8Linear) for m in model.modules())
+    assert 1 <= generator.generate(MESSAGES).completion_tokens <= 6

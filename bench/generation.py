@@ -1,0 +1,236 @@
+"""Generation speed with the packaged model: prefill and decode tokens/s, time to first token,
+decode against the memory-bandwidth bound, int8 against float, and /api/chat against a bare
+model.generate of the same prompt.
+
+Bandwidth bound: decoding one token reads every weight once, so tokens/s cannot exceed
+(copy bandwidth) / (weight bytes). Copy bandwidth is measured here, in the same run, as
+STREAM does: bytes read plus bytes written by a large tensor copy, per second.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.report import Result
+from generation.generator import HFGenerator, Message, quantize_int8
+from server.app import create_app
+from server.settings import Settings
+from server.wiring import Services, resolve_generator
+
+
+class _Recording:
+    """The generator, recording the messages of each generate call (to replay them bare)."""
+
+    def __init__(self, inner: HFGenerator) -> None:
+        self.inner = inner
+        self.calls: list[tuple[list[Message], int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def generate(self, messages: Sequence[Message], **kwargs: Any) -> Any:
+        done = self.inner.generate(messages, **kwargs)
+        self.calls.append((list(messages), done.completion_tokens))
+        return done
+
+
+def copy_bandwidth(megabytes: int = 512) -> float:
+    """Bytes per second moved (read + written) by the best of five large tensor copies."""
+    import torch
+
+    source = torch.ones(megabytes * 2**20 // 4, dtype=torch.float32)
+    target = torch.empty_like(source)
+    best = float("inf")
+    for _ in range(6):
+        started = time.perf_counter()
+        target.copy_(source)
+        best = min(best, time.perf_counter() - started)
+    return float(2 * source.numel() * 4 / best)
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes of the weights one decoding step reads (shared tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            total += tensor.numel() * tensor.element_size()
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    for module in model.modules():  # int8 linear layers keep packed weights outside parameters
+        if isinstance(module, Int8Linear):
+            weight, bias = module._weight_bias()
+            total += weight.numel() * weight.element_size()
+            total += 0 if bias is None else bias.numel() * bias.element_size()
+    return total
+
+
+def timed_generate(model: Any, inputs: Any, new_tokens: int, pad: int) -> list[float]:
+    """Seconds from the start at which each new token was produced (exactly new_tokens)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    stamps: list[float] = []
+
+    class _Stamp(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+            stamps.append(time.perf_counter())
+            return False
+
+    started = time.perf_counter()
+    with torch.inference_mode():
+        model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                       do_sample=False, pad_token_id=pad,
+                       stopping_criteria=StoppingCriteriaList([_Stamp()]))  # fmt: skip
+    return [s - started for s in stamps]
+
+
+def _encode(tokenizer: Any, messages: list[Message]) -> Any:
+    return tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+
+
+def _speed(model: Any, inputs: Any, pad: int, new_tokens: int) -> dict[str, float]:
+    """Prefill and decode rates, time to first token: median of three runs."""
+    runs = [timed_generate(model, inputs, new_tokens, pad) for _ in range(3)]
+    prompt = int(inputs["input_ids"].shape[1])
+    first = statistics.median(r[0] for r in runs)
+    decode = statistics.median((len(r) - 1) / (r[-1] - r[0]) for r in runs)
+    return {"prompt_tokens": prompt, "time_to_first_token_ms": first * 1000,
+            "prefill_tokens_per_s": prompt / first, "decode_tokens_per_s": decode}  # fmt: skip
+
+
+def _post(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        data = json.loads(response.read())
+    return data, time.perf_counter() - started
+
+
+def _server_overhead(services: Services, recorder: _Recording, questions: list[str]) -> float:
+    """Median over questions of /api/chat latency (real HTTP) over a bare model.generate of
+    the prompt it built, for the same number of new tokens."""
+    import torch
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, create_app(services.settings, services), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    model, tokenizer = recorder.inner.loaded()
+    ratios = []
+    try:
+        for question in questions:
+            url = f"http://127.0.0.1:{server.server_port}/api/chat"
+            _, end_to_end = _post(url, {"question": question, "collection": "bench"})
+            messages, produced = recorder.calls[-1]
+            inputs = _encode(tokenizer, messages)
+            started = time.perf_counter()
+            with torch.inference_mode():
+                model.generate(**inputs, max_new_tokens=max(produced, 1),
+                               min_new_tokens=max(produced, 1), do_sample=False,
+                               pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+            ratios.append(end_to_end / (time.perf_counter() - started))
+    finally:
+        server.shutdown()
+    return statistics.median(ratios)
+
+
+def run_generation(*, data: Path, quick: bool) -> Result:
+    """Speed of the packaged generator, float and int8, and the server's overhead."""
+    new_tokens = 32 if quick else 64
+    with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
+        settings = Settings(home=Path(tmp), _env_file=None)
+        base = Services(settings)
+        recorder = _Recording(base.generator)  # type: ignore[arg-type]
+        services = Services(settings, embedder=base.embedder, generator=recorder)
+        model, tokenizer = recorder.inner.loaded()
+        lines = (data / "covid_qa" / "covidqa_200423.flat.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        files = sorted({data / "covid_qa" / r["document_file"] for r in rows[:40]})
+        services.ingestor.ingest(files, collection="bench")
+        questions = [r["question"] for r in rows[:40:8]][: 3 if quick else 5]
+        # A real RAG prompt: the one /api/chat builds for the first question.
+        overhead = _server_overhead(services, recorder, questions)
+        messages = recorder.calls[0][0]
+        inputs = _encode(tokenizer, messages)
+        bandwidth = copy_bandwidth()
+        pad = tokenizer.eos_token_id
+        metrics = {"copy_bandwidth_gb_per_s": bandwidth / 1e9}
+        quantized = quantize_int8(copy.deepcopy(model))
+        for name, variant in (("float", model), ("int8", quantized)):
+            speed = _speed(variant, inputs, pad, new_tokens)
+            size = weight_bytes(variant)
+            bound = bandwidth / size
+            metrics |= {f"{name}_{k}": v for k, v in speed.items() if k != "prompt_tokens"}
+            metrics |= {
+                f"{name}_weight_mb": size / 2**20, f"{name}_bound_tokens_per_s": bound,
+                f"{name}_decode_over_bound": speed["decode_tokens_per_s"] / bound,
+            }  # fmt: skip
+            metrics["prompt_tokens"] = speed["prompt_tokens"]
+        metrics["int8_decode_speedup"] = (
+            metrics["int8_decode_tokens_per_s"] / metrics["float_decode_tokens_per_s"]
+        )
+        metrics |= _int8_agreement(model, quantized, tokenizer, recorder.calls)
+        metrics |= _prefix_cache_gain(recorder.inner, settings, recorder.calls)
+        metrics["api_chat_over_bare_generate"] = overhead
+        metrics["server_overhead"] = overhead - 1
+    return Result(
+        metrics=metrics,
+        context={"generator": settings.generator.model, "new_tokens": new_tokens,
+                 "dtype": str(next(model.parameters()).dtype),
+                 "goals": "decode >= 0.6 x bound; server overhead <= 10%"},
+    )  # fmt: skip
+
+
+def _int8_agreement(
+    model: Any, quantized: Any, tokenizer: Any, calls: list[tuple[list[Message], int]]
+) -> dict[str, float]:
+    """How often int8 greedy decoding gives the same answer as float, on the recorded prompts."""
+    import torch
+
+    same, overlap = 0, 0.0
+    for messages, _ in calls:
+        inputs = _encode(tokenizer, messages)
+        outputs = []
+        for variant in (model, quantized):
+            with torch.inference_mode():
+                out = variant.generate(**inputs, max_new_tokens=48, do_sample=False,
+                                       pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+            outputs.append(out[0, inputs["input_ids"].shape[1] :].tolist())
+        same += outputs[0] == outputs[1]
+        a, b = set(outputs[0]), set(outputs[1])
+        overlap += len(a & b) / max(len(a | b), 1)
+    return {"int8_same_answer_rate": same / len(calls),
+            "int8_token_overlap": overlap / len(calls)}  # fmt: skip
+
+
+def _prefix_cache_gain(
+    cached: HFGenerator, settings: Settings, calls: list[tuple[list[Message], int]]
+) -> dict[str, float]:
+    """Time to the first token of the recorded prompts with and without the system-message
+    KV cache (median; the cache is warm after the first prompt)."""
+    plain = HFGenerator(model=resolve_generator(settings.generator.model),
+                        cache_dir=settings.model_cache_dir, prefix_cache=False)  # fmt: skip
+    times: dict[str, list[float]] = {"cached": [], "plain": []}
+    for _ in range(2):
+        for messages, _ in calls:
+            for name, generator in (("cached", cached), ("plain", plain)):
+                started = time.perf_counter()
+                generator.generate(messages, max_new_tokens=1)
+                times[name].append(time.perf_counter() - started)
+    cached_s, plain_s = statistics.median(times["cached"]), statistics.median(times["plain"])
+    return {"first_token_ms_prefix_cached": cached_s * 1000,
+            "first_token_ms_uncached": plain_s * 1000,
+            "prefix_cache_speedup": plain_s / cached_s}  # fmt: skip
