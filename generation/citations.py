@@ -19,7 +19,7 @@ _STOP_WORDS = (
     "into is it its may might more most must no not of on or our should so such than that the "
     "their them then there these they this those to was we were what when where which while who "
     "why will with would you your also about after before both each only other same some very "
-    "answer source sources according"
+    "answer source sources according yes"
 )
 _STOP = frozenset(_STOP_WORDS.split())
 

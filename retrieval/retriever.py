@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from retrieval.embedder import Embedder
@@ -59,6 +60,7 @@ class Retriever:
         if fusion not in FUSIONS:
             raise InvalidSearchError(f"Unknown fusion {fusion!r}; choose {', '.join(FUSIONS)}")
         self._fusion = fusion
+        self._keyword_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ragqa-bm25")
         self._index = index
         self._embedder = embedder
         self._top_k = top_k
@@ -88,13 +90,14 @@ class Retriever:
         # Check the collection before embedding, so a missing one fails fast without a model load.
         if self._index.count(collection) == 0:
             raise CollectionNotFoundError(collection, empty=True)
-        query = self._embedder.embed_query(question)
         pool = max(self._candidates, k)
-        dense = [] if mode == "keyword" else self._index.query(collection, query, pool, where=where)
-        keyword = (
-            [] if mode == "dense"
-            else self._index.keyword_query(collection, question, pool, where=where)
+        # BM25 runs in another thread while the question is embedded and the vectors searched.
+        searching = None if mode == "dense" else self._keyword_pool.submit(
+            self._index.keyword_query, collection, question, pool, where=where
         )  # fmt: skip
+        query = self._embedder.embed_query(question)
+        dense = [] if mode == "keyword" else self._index.query(collection, query, pool, where=where)
+        keyword = [] if searching is None else searching.result()
         candidates = self._fuse(mode, dense, keyword)
         missing = [c.chunk.id for c in candidates if "dense" not in c.details]
         vectors = self._index.vectors(collection, missing)

@@ -16,6 +16,7 @@ import click
 from pydantic import ValidationError
 
 from generation.rag import Request
+from generation.types import Answer
 from ingest.pipeline import FileResult, source_id
 from retrieval.filters import SearchFilter
 from server.errors import classify
@@ -170,22 +171,26 @@ def ingest(
 @click.option("--strict/--no-strict", default=None, help="Refuse unsupported answers.")
 @click.option("--retrieval-mode", default=None, help="dense, keyword or hybrid.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--stream", is_flag=True, help="Print the answer as it is written.")
 @click.pass_context
 def ask(
     ctx: click.Context, question: str, collection: str | None, mode: str, template: str | None,
-    strict: bool | None, retrieval_mode: str | None, as_json: bool,
+    strict: bool | None, retrieval_mode: str | None, as_json: bool, stream: bool,
 ) -> None:  # fmt: skip
     """Answer a question from a collection, with the sources used."""
     services = _services(ctx)
+    asked = Request(question, collection=collection or services.settings.collection, mode=mode,
+                    template=template, strict=strict, search={"mode": retrieval_mode})  # fmt: skip
     with _domain_errors():
-        answer = services.rag.answer(Request(
-            question, collection=collection or services.settings.collection, mode=mode,
-            template=template, strict=strict, search={"mode": retrieval_mode},
-        ))  # fmt: skip
+        if stream and not as_json:
+            answer = _stream_to_terminal(services, asked)
+        else:
+            answer = services.rag.answer(asked)
     if as_json:
         _print_json(answer.to_dict())
         return
-    click.echo(answer.text)
+    if not stream:
+        click.echo(answer.text)
     if answer.citations:
         label = "Closest sources (not cited)" if answer.citations_inferred else "Sources"
         click.echo(f"\n{label}:")
@@ -198,6 +203,23 @@ def ask(
     if answer.context is not None and answer.context.dropped:
         click.echo(f"\n{len(answer.context.dropped)} retrieved sources did not fit the model's "
                    "context window and were left out.", err=True)  # fmt: skip
+
+
+def _stream_to_terminal(services: Services, asked: Request) -> Answer:
+    """Print tokens as they come; if the checks replace the text (a refusal), say so."""
+    shown: list[str] = []
+    for event in services.rag.stream(asked):
+        if event.kind == "token":
+            shown.append(event.data)
+            click.echo(event.data, nl=False)
+        elif event.kind == "answer":
+            answer: Answer = event.data
+    click.echo()
+    if answer.refused and shown:
+        click.echo(f"\n(refused: {answer.refusal_reason})\n{answer.text}")
+    elif not shown:
+        click.echo(answer.text)
+    return answer
 
 
 def _parse_filter(text: str | None) -> SearchFilter | None:

@@ -50,6 +50,31 @@ def test_ask_plain_text_lists_sources(
     assert "Sources:" in out and "install.md" in out
 
 
+@pytest.mark.parametrize("mode", ["closed_book", "few_shot", "rag"])
+def test_ask_in_every_mode_with_a_template(
+    services: Services, docs: Path, generator: FakeGenerator, mode: str
+) -> None:
+    run(services, "ingest", str(docs))
+    generator.enqueue("make run [1]")
+    code, out, err = run(services, "ask", "How do I install?", "--mode", mode, "-t", "extract",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    answer = json.loads(out)
+    assert (answer["mode"], answer["template"], answer["answer"]) == (
+        mode,
+        "extract",
+        "make run [1]",
+    )
+    assert "Shortest answer:" in generator.prompts[-1][-1]["content"]
+    assert ("<sources>" in generator.prompts[-1][-1]["content"]) is (mode == "rag")
+
+
+def test_ask_unknown_template_is_one_clear_line(services: Services, docs: Path) -> None:
+    run(services, "ingest", str(docs))
+    code, _, err = run(services, "ask", "q?", "--template", "poetry")
+    assert code == 1 and "Unknown template 'poetry'" in err and "Traceback" not in err
+
+
 def test_ask_missing_collection_is_one_clear_line(services: Services) -> None:
     code, _, err = run(services, "ask", "anything", "--collection", "nothing")
     assert code == 1
@@ -149,3 +174,14 @@ def test_ingest_options_globs_and_passwords(services: Services, docs: Path, tmp_
     secrets.write_text("[1, 2]")
     code, _, err = run(services, "ingest", str(docs), "--passwords-file", str(secrets))
     assert code == 1 and "JSON object" in err
+
+
+def test_ask_stream_prints_the_answer_then_its_sources(
+    services: Services, docs: Path, generator: FakeGenerator
+) -> None:
+    run(services, "ingest", str(docs))
+    generator.enqueue("Run make run to install ragqa [1].")
+    code, out, _ = run(services, "ask", "How do I install?", "--stream")
+    assert code == 0
+    assert out.startswith("Run make run to install ragqa [1].\n")
+    assert "Sources:" in out and "install.md" in out
