@@ -169,9 +169,13 @@ class HFGenerator:
         context_window: int | None = None,
         quantize: str = "none",
         prefix_cache: bool = True,
+        device: str = "cpu",
     ) -> None:
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
+        if quantize == "int8" and device != "cpu":
+            raise ValueError("int8 dynamic quantisation runs on the CPU only; use device 'cpu'")
+        self._device = device
         self._model_id = model
         self._window = context_window
         self._quantize = quantize
@@ -204,6 +208,7 @@ class HFGenerator:
                 if self._threads > 0:
                     torch.set_num_threads(self._threads)
                 model, tokenizer = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
+                model.to(self._device)
                 if self._quantize == "int8":
                     model = quantize_int8(model)
                 self._loaded = model, tokenizer
@@ -260,7 +265,9 @@ class HFGenerator:
             return None
         import torch
 
-        prefix = self._encode(messages[:1], generation_prompt=False)["input_ids"][0]
+        prefix = self._encode(messages[:1], generation_prompt=False)["input_ids"][0].to(
+            model.device
+        )
         n = len(prefix)
         if not 0 < n < input_ids.shape[1] or not torch.equal(input_ids[0, :n], prefix):
             return None  # the template renders the system turn differently in context
@@ -279,7 +286,8 @@ class HFGenerator:
         """Encoded prompt and generate() options, checked against the window."""
         _, tokenizer = self._model()
         budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
-        inputs = self._encode(messages)
+        model, _ = self._model()
+        inputs = self._encode(messages).to(model.device)
         prompt_len = int(inputs["input_ids"].shape[1])
         if prompt_len + budget > self.context_window:
             raise PromptTooLongError(

@@ -48,6 +48,7 @@ class GeneratorSettings(BaseModel):
     quantize: Literal["none", "int8"] = Field(
         default="none", description="int8: dynamic int8 quantisation of linear layers (CPU)."
     )
+    device: str = Field(default="cpu", description="cpu, cuda, cuda:1, mps (local backend).")
     prefix_cache: bool = Field(
         default=True, description="Reuse the KV cache of the system message across questions."
     )

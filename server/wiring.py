@@ -123,6 +123,7 @@ class Services:
             context_window=s.context_window,
             quantize=s.quantize,
             prefix_cache=s.prefix_cache,
+            device=s.device,
         )
 
     def _chroma_client(self) -> Any:

@@ -143,3 +143,8 @@ def test_int8_quantisation_loads_and_generates(tiny_llama: Path, tmp_path: Path)
     model, _ = generator.loaded()
     assert any(isinstance(m, Int8Linear) for m in model.modules())
     assert 1 <= generator.generate(MESSAGES).completion_tokens <= 6
+
+
+def test_int8_needs_the_cpu(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="CPU only"):
+        HFGenerator(model="any", cache_dir=tmp_path, quantize="int8", device="cuda")
