@@ -15,6 +15,7 @@ from bench.beir import run_beir
 from bench.generation import run_generation
 from bench.ingest import run_ingest
 from bench.pipeline import run_pipeline
+from bench.refusal import run_refusal
 from bench.report import Result, print_table
 from bench.retrieval import run_retrieval
 from bench.scale import run_scale
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "generation": run_generation,
     "ingest": run_ingest,
     "pipeline": run_pipeline,
+    "refusal": run_refusal,
     "retrieval": run_retrieval,
     "retrieval-beir": run_beir,
     "retrieval-scale": run_scale,

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.abstention import _questions
+from bench.refusal import clapnq_refusals
 from bench.report import Result, percentile
 from generation.prompts import Example
 from generation.rag import Request
@@ -139,33 +139,9 @@ def _score(services: Services, collection: str, items: list[Item], mode: str,
     }  # fmt: skip
 
 
-def _clapnq(services: Services, data: Path, quick: bool, tmp: Path) -> dict[str, float]:
-    folder = data / "clapnq"
-    limit = 12 if quick else None
-    corpus = tmp / "clapnq"
-    corpus.mkdir()
-    for line in (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines():
-        passage = json.loads(line)
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["doc_id"])
-        (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
-    services.ingestor.ingest([corpus], collection="clapnq")
-    metrics: dict[str, float] = {}
-    for kind in ("answerable", "unanswerable"):
-        questions = _questions(folder / "dev" / f"clapnq_dev_{kind}.jsonl", limit)
-        reasons: Counter[str] = Counter()
-        for question in questions:
-            answer = services.rag.answer(Request(question, "clapnq"))
-            reasons[answer.refusal_reason or "answered"] += 1
-        n = len(questions)
-        metrics[f"clapnq_{kind}_questions"] = n
-        metrics[f"clapnq_{kind}_refusal_rate"] = (n - reasons["answered"]) / n
-        for reason in ("low_retrieval_score", "model_refused", "unsupported_answer"):
-            metrics[f"clapnq_{kind}_refused_{reason}"] = reasons[reason] / n
-    return metrics
-
-
 def run_answers(*, data: Path, quick: bool) -> Result:
-    """Every mode on covid_qa and the Python FAQ, then rag refusals on ClapNQ."""
+    """Every mode on covid_qa and the Python FAQ, then rag refusals on ClapNQ (the full
+    300 + 300 are `bench refusal`)."""
     metrics: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
         settings = Settings(home=Path(tmp) / "home", _env_file=None)
@@ -181,7 +157,7 @@ def run_answers(*, data: Path, quick: bool) -> Result:
             for mode in MODES:
                 for key, value in _score(services, name, items, mode, examples).items():
                     metrics[f"{name}_{mode}_{key}"] = value
-        metrics |= _clapnq(services, data, quick, Path(tmp))
+        metrics |= clapnq_refusals(services, data, 12 if quick else None, Path(tmp))
     return Result(
         metrics=metrics,
         context={

@@ -1,0 +1,77 @@
+"""Refusals on ClapNQ dev: the share of unanswerable questions that rag answers refuse, and the
+share of answerable ones refused by mistake, by reason (low retrieval score, the model's own
+refusal, an answer the sources do not support). The 593 dev passages are the collection."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from bench.abstention import _questions
+from bench.report import Result
+from generation.rag import Request
+from server.settings import Settings
+from server.wiring import Services
+
+THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+
+
+def clapnq_refusals(
+    services: Services, data: Path, limit: int | None, tmp: Path
+) -> dict[str, float]:
+    """Refusal rates of rag answers, by reason, on ClapNQ dev answerable and unanswerable."""
+    folder = data / "clapnq"
+    corpus = tmp / "clapnq"
+    corpus.mkdir()
+    for line in (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines():
+        passage = json.loads(line)
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["doc_id"])
+        (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
+    services.ingestor.ingest([corpus], collection="clapnq")
+    # Answers are made non-strict so each one's support is kept; the strict refusal at any
+    # threshold t is then "support < t", which gives the whole curve from one pass.
+    threshold = services.settings.answers.answer_min_support
+    metrics: dict[str, float] = {}
+    for kind in ("answerable", "unanswerable"):
+        questions = _questions(folder / "dev" / f"clapnq_dev_{kind}.jsonl", limit)
+        reasons: Counter[str] = Counter()
+        supports: list[float] = []
+        for question in questions:
+            answer = services.rag.answer(Request(question, "clapnq", strict=False))
+            reasons[answer.refusal_reason or "answered"] += 1
+            if not answer.refused and answer.support is not None:
+                supports.append(answer.support)
+        n = len(questions)
+        early = reasons["low_retrieval_score"] + reasons["model_refused"]
+        unsupported = sum(s < threshold for s in supports)
+        metrics[f"clapnq_{kind}_questions"] = n
+        metrics[f"clapnq_{kind}_refusal_rate"] = (early + unsupported) / n
+        metrics[f"clapnq_{kind}_refused_low_retrieval_score"] = reasons["low_retrieval_score"] / n
+        metrics[f"clapnq_{kind}_refused_model_refused"] = reasons["model_refused"] / n
+        metrics[f"clapnq_{kind}_refused_unsupported_answer"] = unsupported / n
+        metrics[f"clapnq_{kind}_mean_support"] = sum(supports) / max(len(supports), 1)
+        for t in THRESHOLDS:
+            metrics[f"clapnq_{kind}_refusal_at_support_{t:.1f}"] = (
+                early + sum(s < t for s in supports)
+            ) / n
+    return metrics
+
+
+def run_refusal(*, data: Path, quick: bool) -> Result:
+    """300 answerable and 300 unanswerable questions (30 + 30 with --quick)."""
+    with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
+        settings = Settings(home=Path(tmp) / "home", _env_file=None)
+        short = settings.generator.model_copy(update={"max_new_tokens": 96})
+        settings = settings.model_copy(update={"generator": short})
+        services = Services(settings)
+        services.warm_up()
+        metrics = clapnq_refusals(services, data, 30 if quick else None, Path(tmp))
+    return Result(metrics=metrics, context={
+        "generator": settings.generator.model, "template": settings.answers.template,
+        "min_score": settings.retrieval.min_score,
+        "answer_min_support": settings.answers.answer_min_support,
+        "quantize": settings.generator.quantize,
+    })  # fmt: skip
