@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -22,6 +23,10 @@ Message = Mapping[str, str]
 
 class GeneratorLoadError(Exception):
     """The generator model could not be loaded."""
+
+
+class GeneratorBusyError(RuntimeError):
+    """Too many requests are already waiting for the model."""
 
 
 class PromptTooLongError(ValueError):
@@ -170,6 +175,8 @@ class HFGenerator:
         quantize: str = "none",
         prefix_cache: bool = True,
         device: str = "cpu",
+        max_waiting: int = 16,
+        wait_timeout_s: float = 300.0,
     ) -> None:
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
@@ -190,7 +197,32 @@ class HFGenerator:
         self._stops: dict[tuple[str, ...], Any] = {}
         self._load_lock = threading.Lock()
         # One generate() at a time: the model is not re-entrant and the CPU is shared anyway.
+        # At most `max_waiting` more wait their turn, each at most `wait_timeout_s`; beyond
+        # that a request is turned away at once instead of piling up.
         self._generate_lock = threading.Lock()
+        self._seats = threading.BoundedSemaphore(max_waiting + 1)
+        self._max_waiting = max_waiting
+        self._wait_timeout_s = wait_timeout_s
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Hold the model: wait in a bounded queue, with a time limit."""
+        if not self._seats.acquire(blocking=False):
+            raise GeneratorBusyError(
+                f"The model is busy: {self._max_waiting} requests are already waiting. Retry "
+                "in a moment, or add servers (or a remote generator) for more throughput."
+            )
+        try:
+            if not self._generate_lock.acquire(timeout=self._wait_timeout_s):
+                raise GeneratorBusyError(
+                    f"The model stayed busy for {self._wait_timeout_s:g} s; retry later."
+                )
+            try:
+                yield
+            finally:
+                self._generate_lock.release()
+        finally:
+            self._seats.release()
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""
@@ -319,7 +351,7 @@ class HFGenerator:
         model, tokenizer = self._model()
         inputs, options = self._prepare(messages, max_new_tokens, stop)
         prompt_len = int(inputs["input_ids"].shape[1])
-        with self._generate_lock, torch.inference_mode():
+        with self._turn(), torch.inference_mode():
             past = self._cached_prefix(messages, inputs["input_ids"])
             if past is not None:
                 options["cache"] = past
@@ -354,7 +386,7 @@ class HFGenerator:
 
         def run() -> None:
             try:
-                with self._generate_lock, torch.inference_mode():
+                with self._turn(), torch.inference_mode():
                     past = self._cached_prefix(messages, inputs["input_ids"])
                     if past is not None:
                         options["cache"] = past

@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from generation.conversation import InvalidHistoryError
-from generation.generator import GeneratorLoadError, PromptTooLongError
+from generation.generator import GeneratorBusyError, GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
 from generation.rag import InvalidQuestionError
 from retrieval.embedder import EmbedderLoadError
@@ -47,6 +47,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (ModelNotInstalledError, 503, "model_not_installed"),
     (EmbedderLoadError, 503, "model_unavailable"),
     (GeneratorLoadError, 503, "model_unavailable"),
+    (GeneratorBusyError, 503, "busy"),
 )
 
 

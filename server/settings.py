@@ -49,6 +49,11 @@ class GeneratorSettings(BaseModel):
         default="none", description="int8: dynamic int8 quantisation of linear layers (CPU)."
     )
     device: str = Field(default="cpu", description="cpu, cuda, cuda:1, mps (local backend).")
+    max_waiting: int = Field(
+        default=16, ge=0, le=10_000,
+        description="Requests that may wait for the model; more are refused with 503 (busy).",
+    )  # fmt: skip
+    wait_timeout_s: float = Field(default=300.0, gt=0, description="Longest wait for the model.")
     prefix_cache: bool = Field(
         default=True, description="Reuse the KV cache of the system message across questions."
     )

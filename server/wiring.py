@@ -124,6 +124,8 @@ class Services:
             quantize=s.quantize,
             prefix_cache=s.prefix_cache,
             device=s.device,
+            max_waiting=s.max_waiting,
+            wait_timeout_s=s.wait_timeout_s,
         )
 
     def _chroma_client(self) -> Any:

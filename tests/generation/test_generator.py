@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from generation.generator import (
+    GeneratorBusyError,
     GeneratorLoadError,
     HFGenerator,
     PromptTooLongError,
@@ -148,3 +149,16 @@ def test_int8_quantisation_loads_and_generates(tiny_llama: Path, tmp_path: Path)
 def test_int8_needs_the_cpu(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CPU only"):
         HFGenerator(model="any", cache_dir=tmp_path, quantize="int8", device="cuda")
+
+
+def test_requests_beyond_the_waiting_limit_are_turned_away(
+    tiny_llama: Path, tmp_path: Path
+) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=400,
+                            max_waiting=0)  # fmt: skip
+    stream = generator.stream(MESSAGES)
+    next(stream)  # generating now, holding the model
+    with pytest.raises(GeneratorBusyError, match="busy"):
+        generator.generate(MESSAGES, max_new_tokens=2)
+    stream.close()
+    assert generator.generate(MESSAGES, max_new_tokens=2).completion_tokens >= 1
