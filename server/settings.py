@@ -114,7 +114,8 @@ class RetrievalSettings(BaseModel):
     mode: Literal["dense", "keyword", "hybrid"] = Field(
         default="hybrid", description="dense vectors, keyword BM25, or both fused."
     )
-    # score: +0.06 hit@5 over rrf on covid_qa, and no loss on the Python FAQ (bench retrieval).
+    # score: hit@5 0.768 vs 0.707 (rrf) on covid_qa; Python FAQ 0.949 vs 0.954, MRR 0.889 vs
+    # 0.867 (bench retrieval).
     fusion: Literal["score", "rrf"] = Field(
         default="score",
         description="Hybrid fusion: cosine plus relative BM25 (score), or reciprocal rank (rrf).",
