@@ -306,7 +306,7 @@ class HFGenerator:
         key = tuple(prefix.tolist())
         if key not in self._prefixes:
             with torch.inference_mode():
-                self._prefixes[key] = model(input_ids=prefix[None], use_cache=True).past_key_values
+                self._prefixes[key] = model(input_ids=prefix[None], use_cache=True).cache
             while len(self._prefixes) > 8:
                 self._prefixes.popitem(last=False)
         self._prefixes.move_to_end(key)
