@@ -16,15 +16,19 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.report import Result
 from generation.generator import HFGenerator, Message, quantize_int8
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services, resolve_generator
+
+T = TypeVar("T")
+OnModel = Callable[[Callable[[], Any]], Any]
 
 
 class _Recording:
@@ -120,7 +124,9 @@ def _post(url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
     return data, time.perf_counter() - started
 
 
-def _server_overhead(services: Services, recorder: _Recording, questions: list[str]) -> float:
+def _server_overhead(
+    services: Services, recorder: _Recording, questions: list[str], on_model: OnModel
+) -> float:
     """Median over questions of /api/chat latency (real HTTP) over a bare model.generate of
     the prompt it built, for the same number of new tokens."""
     import torch
@@ -136,79 +142,73 @@ def _server_overhead(services: Services, recorder: _Recording, questions: list[s
             _, end_to_end = _post(url, {"question": question, "collection": "bench"})
             messages, produced = recorder.calls[-1]
             inputs = _encode(tokenizer, messages)
-            started = time.perf_counter()
-            with torch.inference_mode():
-                model.generate(**inputs, max_new_tokens=max(produced, 1),
-                               min_new_tokens=max(produced, 1), do_sample=False,
-                               pad_token_id=tokenizer.eos_token_id)  # fmt: skip
-            ratios.append(end_to_end / (time.perf_counter() - started))
+
+            def bare(inputs: Any = inputs, n: int = max(produced, 1)) -> float:
+                started = time.perf_counter()
+                with torch.inference_mode():
+                    model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                   pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+                return time.perf_counter() - started
+
+            ratios.append(end_to_end / on_model(bare))
     finally:
         server.shutdown()
-    return statistics.median(ratios)
+    return float(statistics.median(ratios))
 
 
 def run_generation(*, data: Path, quick: bool) -> Result:
     """Speed of the packaged generator, float and int8, and the server's overhead.
 
-    Runs off the main thread, as the server does (models load in a warm-up thread, requests
-    run in worker threads): once the main thread has run torch's threaded kernels, other
-    threads get one core for them, which would make /api/chat look 1.7x slower than it is.
+    Every model computation runs on the services' model thread, as in the server (see
+    retrieval.compute): from any other thread torch's kernels would get fewer cores.
     """
-    found: list[Result] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            found.append(_measure(data=data, quick=quick))
-        except BaseException as error:
-            failure.append(error)
-
-    worker = threading.Thread(target=run, name="bench-generation")
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
-    return found[0]
-
-
-def _measure(*, data: Path, quick: bool) -> Result:
-    new_tokens = 32 if quick else 64
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
         settings = Settings(home=Path(tmp), _env_file=None)
         base = Services(settings)
-        recorder = _Recording(base.generator)  # type: ignore[arg-type]
-        services = Services(settings, embedder=base.embedder, generator=recorder)
-        model, tokenizer = recorder.inner.loaded()
-        lines = (data / "covid_qa" / "covidqa_200423.flat.jsonl").read_text().splitlines()
-        rows = [json.loads(line) for line in lines]
-        files = sorted({data / "covid_qa" / r["document_file"] for r in rows[:40]})
-        services.ingestor.ingest(files, collection="bench")
-        questions = [r["question"] for r in rows[:40:8]][: 3 if quick else 5]
-        # A real RAG prompt: the one /api/chat builds for the first question.
-        overhead = _server_overhead(services, recorder, questions)
-        messages = recorder.calls[0][0]
-        inputs = _encode(tokenizer, messages)
-        bandwidth = copy_bandwidth()
-        pad = tokenizer.eos_token_id
-        metrics = {"copy_bandwidth_gb_per_s": bandwidth / 1e9}
-        quantized = quantize_int8(copy.deepcopy(model))
-        for name, variant in (("float", model), ("int8", quantized)):
-            speed = _speed(variant, inputs, pad, new_tokens)
-            size = weight_bytes(variant)
-            bound = bandwidth / size
-            metrics |= {f"{name}_{k}": v for k, v in speed.items() if k != "prompt_tokens"}
-            metrics |= {
-                f"{name}_weight_mb": size / 2**20, f"{name}_bound_tokens_per_s": bound,
-                f"{name}_decode_over_bound": speed["decode_tokens_per_s"] / bound,
-            }  # fmt: skip
-            metrics["prompt_tokens"] = speed["prompt_tokens"]
-        metrics["int8_decode_speedup"] = (
-            metrics["int8_decode_tokens_per_s"] / metrics["float_decode_tokens_per_s"]
-        )
-        metrics |= _int8_agreement(model, quantized, tokenizer, recorder.calls)
-        metrics |= _prefix_cache_gain(recorder.inner, settings, recorder.calls)
-        metrics["api_chat_over_bare_generate"] = overhead
-        metrics["server_overhead"] = overhead - 1
+
+        def on_model(fn: Callable[[], T]) -> T:
+            return base.model_thread.submit(fn).result()
+
+        return _measure(data, settings, base, on_model, quick=quick)
+
+
+def _measure(
+    data: Path, settings: Settings, base: Services, on_model: OnModel, *, quick: bool
+) -> Result:
+    new_tokens = 32 if quick else 64
+    recorder = _Recording(base.generator)  # type: ignore[arg-type]
+    services = Services(settings, embedder=base.embedder, generator=recorder)
+    model, tokenizer = recorder.inner.loaded()
+    lines = (data / "covid_qa" / "covidqa_200423.flat.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    files = sorted({data / "covid_qa" / r["document_file"] for r in rows[:40]})
+    services.ingestor.ingest(files, collection="bench")
+    questions = [r["question"] for r in rows[:40:8]][: 3 if quick else 5]
+    # A real RAG prompt: the one /api/chat builds for the first question.
+    overhead = _server_overhead(services, recorder, questions, on_model)
+    messages = recorder.calls[0][0]
+    inputs = _encode(tokenizer, messages)
+    bandwidth: float = on_model(copy_bandwidth)
+    pad = tokenizer.eos_token_id
+    metrics = {"copy_bandwidth_gb_per_s": bandwidth / 1e9}
+    quantized = on_model(lambda: quantize_int8(copy.deepcopy(model)))
+    for name, variant in (("float", model), ("int8", quantized)):
+        speed: dict[str, float] = on_model(partial(_speed, variant, inputs, pad, new_tokens))
+        size = weight_bytes(variant)
+        bound = bandwidth / size
+        metrics |= {f"{name}_{k}": v for k, v in speed.items() if k != "prompt_tokens"}
+        metrics |= {
+            f"{name}_weight_mb": size / 2**20, f"{name}_bound_tokens_per_s": bound,
+            f"{name}_decode_over_bound": speed["decode_tokens_per_s"] / bound,
+        }  # fmt: skip
+        metrics["prompt_tokens"] = speed["prompt_tokens"]
+    metrics["int8_decode_speedup"] = (
+        metrics["int8_decode_tokens_per_s"] / metrics["float_decode_tokens_per_s"]
+    )
+    metrics |= on_model(lambda: _int8_agreement(model, quantized, tokenizer, recorder.calls))
+    metrics |= _prefix_cache_gain(recorder.inner, settings, recorder.calls, base)
+    metrics["api_chat_over_bare_generate"] = overhead
+    metrics["server_overhead"] = overhead - 1
     return Result(
         metrics=metrics,
         context={"generator": settings.generator.model, "new_tokens": new_tokens,
@@ -240,12 +240,14 @@ def _int8_agreement(
 
 
 def _prefix_cache_gain(
-    cached: HFGenerator, settings: Settings, calls: list[tuple[list[Message], int]]
-) -> dict[str, float]:
+    cached: HFGenerator, settings: Settings, calls: list[tuple[list[Message], int]],
+    base: Services,
+) -> dict[str, float]:  # fmt: skip
     """Time to the first token of the recorded prompts with and without the system-message
     KV cache (median; the cache is warm after the first prompt)."""
     plain = HFGenerator(model=resolve_generator(settings.generator.model),
-                        cache_dir=settings.model_cache_dir, prefix_cache=False)  # fmt: skip
+                        cache_dir=settings.model_cache_dir, prefix_cache=False,
+                        executor=base.model_thread)  # fmt: skip
     times: dict[str, list[float]] = {"cached": [], "plain": []}
     for _ in range(2):
         for messages, _ in calls:

@@ -11,12 +11,16 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# Set on the model thread while it runs our work, so nested calls do not wait for themselves.
+_inside = threading.local()
 
 Message = Mapping[str, str]
 
@@ -177,12 +181,14 @@ class HFGenerator:
         device: str = "cpu",
         max_waiting: int = 16,
         wait_timeout_s: float = 300.0,
+        executor: Executor | None = None,
     ) -> None:
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
         if quantize == "int8" and device != "cpu":
             raise ValueError("int8 dynamic quantisation runs on the CPU only; use device 'cpu'")
         self._device = device
+        self._executor = executor
         self._model_id = model
         self._window = context_window
         self._quantize = quantize
@@ -205,24 +211,51 @@ class HFGenerator:
         self._wait_timeout_s = wait_timeout_s
 
     @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """Hold the model: wait in a bounded queue, with a time limit."""
+    def _seat(self) -> Iterator[None]:
+        """A place in the bounded queue for the model, or GeneratorBusyError at once."""
         if not self._seats.acquire(blocking=False):
             raise GeneratorBusyError(
                 f"The model is busy: {self._max_waiting} requests are already waiting. Retry "
                 "in a moment, or add servers (or a remote generator) for more throughput."
             )
         try:
-            if not self._generate_lock.acquire(timeout=self._wait_timeout_s):
-                raise GeneratorBusyError(
-                    f"The model stayed busy for {self._wait_timeout_s:g} s; retry later."
-                )
-            try:
-                yield
-            finally:
-                self._generate_lock.release()
+            yield
         finally:
             self._seats.release()
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Hold the model (one generation at a time), waiting at most wait_timeout_s."""
+        if not self._generate_lock.acquire(timeout=self._wait_timeout_s):
+            raise GeneratorBusyError(
+                f"The model stayed busy for {self._wait_timeout_s:g} s; retry later."
+            )
+        try:
+            yield
+        finally:
+            self._generate_lock.release()
+
+    def _on_model_thread(self, fn: Callable[[], T]) -> T:
+        """fn() on the executor's thread, where all model work runs (see server wiring), or
+        here without one; waiting at most wait_timeout_s for the thread to be free."""
+        if self._executor is None or getattr(_inside, "active", False):
+            return fn()
+        started = threading.Event()
+
+        def task() -> T:
+            started.set()
+            _inside.active = True
+            try:
+                return fn()
+            finally:
+                _inside.active = False
+
+        future = self._executor.submit(task)
+        if not started.wait(self._wait_timeout_s) and future.cancel():
+            raise GeneratorBusyError(
+                f"The model stayed busy for {self._wait_timeout_s:g} s; retry later."
+            )
+        return future.result()
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""
@@ -239,12 +272,15 @@ class HFGenerator:
 
                 if self._threads > 0:
                     torch.set_num_threads(self._threads)
-                model, tokenizer = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
-                model.to(self._device)
-                if self._quantize == "int8":
-                    model = quantize_int8(model)
-                self._loaded = model, tokenizer
+                self._loaded = self._on_model_thread(self._load)
             return self._loaded
+
+    def _load(self) -> tuple[Any, Any]:
+        model, tokenizer = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
+        model.to(self._device)
+        if self._quantize == "int8":
+            model = quantize_int8(model)
+        return model, tokenizer
 
     @property
     def context_window(self) -> int:
@@ -351,11 +387,16 @@ class HFGenerator:
         model, tokenizer = self._model()
         inputs, options = self._prepare(messages, max_new_tokens, stop)
         prompt_len = int(inputs["input_ids"].shape[1])
-        with self._turn(), torch.inference_mode():
-            past = self._cached_prefix(messages, inputs["input_ids"])
-            if past is not None:
-                options["cache"] = past
-            output = model.generate(**inputs, **options)
+
+        def work() -> Any:
+            with self._turn(), torch.inference_mode():
+                past = self._cached_prefix(messages, inputs["input_ids"])
+                if past is not None:
+                    options["cache"] = past
+                return model.generate(**inputs, **options)
+
+        with self._seat():
+            output = self._on_model_thread(work)
         new_tokens = output[0, prompt_len:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         return Generation(text=text, prompt_tokens=prompt_len, completion_tokens=len(new_tokens))
@@ -383,27 +424,45 @@ class HFGenerator:
                                         timeout=600)  # fmt: skip
         criteria = StoppingCriteriaList([*options.pop("stopping_criteria", []), _Cancelled()])
         failure: list[BaseException] = []
+        if not self._seats.acquire(blocking=False):
+            raise GeneratorBusyError(
+                f"The model is busy: {self._max_waiting} requests are already waiting. Retry "
+                "in a moment, or add servers (or a remote generator) for more throughput."
+            )
 
         def run() -> None:
+            _inside.active = True
             try:
-                with self._turn(), torch.inference_mode():
-                    past = self._cached_prefix(messages, inputs["input_ids"])
-                    if past is not None:
-                        options["cache"] = past
-                    model.generate(**inputs, **options, streamer=streamer,
-                                   stopping_criteria=criteria)  # fmt: skip
+                if not cancelled.is_set():  # the client may have gone while this waited
+                    with self._turn(), torch.inference_mode():
+                        past = self._cached_prefix(messages, inputs["input_ids"])
+                        if past is not None:
+                            options["cache"] = past
+                        model.generate(**inputs, **options, streamer=streamer,
+                                       stopping_criteria=criteria)  # fmt: skip
             except BaseException as error:  # re-raised in the caller's thread
                 failure.append(error)
+            finally:
+                _inside.active = False
+                self._seats.release()
                 streamer.end()
 
-        worker = threading.Thread(target=run, name="ragqa-generate", daemon=True)
-        worker.start()
+        if self._executor is not None:
+            done = self._executor.submit(run)
+        else:
+            worker = threading.Thread(target=run, name="ragqa-generate", daemon=True)
+            worker.start()
         try:
             for piece in streamer:
                 if piece:
                     yield piece
         finally:
             cancelled.set()
-            worker.join()
+            if self._executor is None:
+                worker.join()
+            elif done.cancel():  # never started: give its seat back here
+                self._seats.release()
+            else:
+                done.result()
         if failure:
             raise failure[0]

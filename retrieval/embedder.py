@@ -6,7 +6,10 @@ import copy
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Any, Protocol
+
+from retrieval.compute import run_on
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +76,9 @@ class SentenceTransformerEmbedder:
         model_name: str | None = None,
         device: str = "cpu",
         batch_size: int = 32,
+        executor: Executor | None = None,
     ) -> None:
+        self._executor = executor
         self._model_path = model
         self._model_name = model_name or model
         self._device = device
@@ -86,20 +91,25 @@ class SentenceTransformerEmbedder:
         """The configured model name (what collections record)."""
         return self._model_name
 
+    def _load(self) -> Any:
+        return run_on(
+            self._executor, lambda: _load_sentence_transformer(self._model_path, self._device)
+        )
+
     def warm_up(self) -> None:
         """Load the model now rather than on the first call."""
-        _load_sentence_transformer(self._model_path, self._device)
+        self._load()
 
     @property
     def max_seq_length(self) -> int:
         """The longest input, in tokens, that the model reads without truncating."""
-        return int(_load_sentence_transformer(self._model_path, self._device).max_seq_length)
+        return int(self._load().max_seq_length)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's tokenizer (a private copy, safe across threads)."""
         with self._counter_lock:
             if self._counter is None:
-                model = _load_sentence_transformer(self._model_path, self._device)
+                model = self._load()
                 # A copy without truncation: the model's own tokenizer truncates to the
                 # window and is mutated by every encode() call.
                 counter = copy.deepcopy(model.tokenizer).backend_tokenizer
@@ -112,16 +122,20 @@ class SentenceTransformerEmbedder:
         """Embed texts in batches; vectors are L2-normalised so dot product = cosine."""
         if not texts:
             return []
-        model = _load_sentence_transformer(self._model_path, self._device)
-        vectors = model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        result: list[list[float]] = vectors.tolist()
-        return result
+        model = self._load()
+
+        def encode() -> list[list[float]]:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            result: list[list[float]] = vectors.tolist()
+            return result
+
+        return run_on(self._executor, encode)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query."""

@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +85,14 @@ class Services:
             return value
 
     @property
+    def model_thread(self) -> ThreadPoolExecutor:
+        """The one thread that runs all model work (see retrieval.compute for why)."""
+        return self._get(
+            "model_thread",
+            lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-model"),
+        )
+
+    @property
     def embedder(self) -> Embedder:
         """The embedder (loads its model on first embed)."""
         s = self.settings.embedder
@@ -94,6 +103,7 @@ class Services:
                 model_name=s.model,
                 device=s.device,
                 batch_size=s.batch_size,
+                executor=self.model_thread,
             ),
         )
 
@@ -121,6 +131,7 @@ class Services:
             temperature=s.temperature,
             threads=s.threads,
             context_window=s.context_window,
+            executor=self.model_thread,
             quantize=s.quantize,
             prefix_cache=s.prefix_cache,
             device=s.device,
@@ -191,7 +202,9 @@ class Services:
                 fusion=r.fusion,
                 mmr_lambda=r.mmr_lambda,
                 reranker=CrossEncoderReranker(
-                    model=r.reranker, device=self.settings.embedder.device
+                    model=r.reranker,
+                    device=self.settings.embedder.device,
+                    executor=self.model_thread,
                 )
                 if r.reranker
                 else None,

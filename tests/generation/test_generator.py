@@ -162,3 +162,23 @@ def test_requests_beyond_the_waiting_limit_are_turned_away(
         generator.generate(MESSAGES, max_new_tokens=2)
     stream.close()
     assert generator.generate(MESSAGES, max_new_tokens=2).completion_tokens >= 1
+
+
+def test_all_model_work_runs_on_the_executor_thread(tiny_llama: Path, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=6,
+                            executor=model_thread)  # fmt: skip
+    model, _ = generator.loaded()
+    seen: set[str] = set()
+    model.register_forward_pre_hook(lambda *_: seen.add(threading.current_thread().name))
+    expected = generator.generate(MESSAGES).text
+    callers = [threading.Thread(target=generator.generate, args=(MESSAGES,)) for _ in range(3)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert "".join(generator.stream(MESSAGES)).strip() == expected
+    assert seen and all(name.startswith("model") for name in seen), seen
+    model_thread.shutdown()

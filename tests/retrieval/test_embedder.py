@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,23 @@ def test_missing_model_says_which_setting_to_change(tmp_path: Path) -> None:
     embedder = SentenceTransformerEmbedder(model=str(tmp_path / "nothing-here"))
     with pytest.raises(EmbedderLoadError, match="RAGQA_EMBEDDER__MODEL"):
         embedder.embed_query("x")
+
+
+def test_embedding_runs_on_the_executor_thread(tiny_embedder: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+    embedder = SentenceTransformerEmbedder(model=str(tiny_embedder), executor=model_thread)
+    plain = SentenceTransformerEmbedder(model=str(tiny_embedder))
+    names: list[str] = []
+    original = model_thread.submit
+
+    def spying(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return original(lambda: (names.append(threading.current_thread().name), fn())[1])
+
+    model_thread.submit = spying  # type: ignore[method-assign]
+    vectors = embedder.embed_documents(["a cat", "a dog"])
+    for got, want in zip(vectors, plain.embed_documents(["a cat", "a dog"]), strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+    assert names and all(n.startswith("model") for n in names)
+    model_thread.shutdown()
