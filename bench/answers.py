@@ -5,8 +5,9 @@ Modes: closed_book (the model alone), few_shot (three worked examples from the s
 in the sample), rag (the product default: hybrid retrieval, the docs template, strict).
 Gold answers: covid_qa's answer span; for the Python FAQ, the first paragraph of the FAQ
 entry. A citation is precise when its chunk holds the gold answer (covid_qa: covers the
-answer's offset; Python FAQ: comes from the gold file). --quick: 12 questions per set, and
-only the documents those questions need (plus distractors) are ingested.
+answer's offset; Python FAQ: comes from the gold file); citation_precision counts the [n] the
+model wrote, inferred_citation_precision the sources attached when it wrote none. --quick: 12
+questions per set, and only the documents those questions need (plus distractors) are ingested.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def _score(services: Services, collection: str, items: list[Item], mode: str,
            examples: list[Example]) -> dict[str, float]:  # fmt: skip
     em = f1 = contained = refused = cited = 0.0
     precise, citations, latencies = 0, 0, []
+    inferred_precise, inferred = 0, 0
     for item in items:
         began = time.perf_counter()
         shown = examples if mode == "few_shot" else None
@@ -130,11 +132,16 @@ def _score(services: Services, collection: str, items: list[Item], mode: str,
             cited += 1
             citations += len(answer.citations)
             precise += sum(item.holds(c.source, c.start, len(c.text)) for c in answer.citations)
+        elif answer.citations and not answer.refused:  # the sources attached for the model
+            inferred += len(answer.citations)
+            inferred_precise += sum(item.holds(c.source, c.start, len(c.text))
+                                    for c in answer.citations)  # fmt: skip
     n = len(items)
     return {
         "exact_match": em / n, "token_f1": f1 / n, "containment": contained / n,
         "refusal_rate": refused / n, "answers_with_citations": cited / n,
         "citation_precision": precise / citations if citations else 0.0,
+        "inferred_citation_precision": inferred_precise / inferred if inferred else 0.0,
         "latency_ms_p50": percentile(latencies, 50), "latency_ms_p95": percentile(latencies, 95),
     }  # fmt: skip
 
