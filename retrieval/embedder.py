@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any, Protocol
 
 from retrieval.compute import run_on
@@ -124,9 +125,9 @@ class SentenceTransformerEmbedder:
             return []
         model = self._load()
 
-        def encode() -> list[list[float]]:
+        def encode(part: list[str]) -> list[list[float]]:
             vectors = model.encode(
-                list(texts),
+                part,
                 batch_size=self._batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
@@ -135,7 +136,14 @@ class SentenceTransformerEmbedder:
             result: list[list[float]] = vectors.tolist()
             return result
 
-        return run_on(self._executor, encode)
+        # A few batches per turn on the model thread, so questions are not stuck behind a
+        # large ingest.
+        step = self._batch_size * 4
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), step):
+            part = list(texts[i : i + step])
+            vectors += run_on(self._executor, partial(encode, part))
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query."""
