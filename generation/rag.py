@@ -125,7 +125,7 @@ class Rag:
         max_question_chars: int = 2000,
         min_score: float = 0.0,
         citation_min_support: float = 0.5,
-        answer_min_support: float = 0.5,
+        answer_min_support: float = 0.4,
         history_max_tokens: int = 1024,
         rewrite_followups: bool = True,
     ) -> None:
