@@ -25,6 +25,16 @@ def _questions(path: Path, limit: int | None) -> list[str]:
     return [r["input"] for r in rows][:limit]
 
 
+def write_passages(folder: Path, corpus: Path) -> Path:
+    """The ClapNQ dev passages as one text file each (title, blank line, text) in `corpus`."""
+    corpus.mkdir()
+    for line in (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines():
+        passage = json.loads(line)
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["doc_id"])
+        (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
+    return corpus
+
+
 def run_abstention(*, data: Path, quick: bool) -> Result:
     """Best-score distributions and the refusal curve; picks the threshold that refuses the
     most unanswerable questions while falsely refusing at most 10% of answerable ones."""
@@ -33,12 +43,7 @@ def run_abstention(*, data: Path, quick: bool) -> Result:
     answerable = _questions(folder / "dev" / "clapnq_dev_answerable.jsonl", limit)
     unanswerable = _questions(folder / "dev" / "clapnq_dev_unanswerable.jsonl", limit)
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
-        corpus = Path(tmp) / "passages"
-        corpus.mkdir()
-        for line in (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines():
-            passage = json.loads(line)
-            name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["doc_id"])
-            (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
+        corpus = write_passages(folder, Path(tmp) / "passages")
         services = Services(Settings(home=Path(tmp) / "home", _env_file=None))
         services.ingestor.ingest([corpus], collection="clapnq")
 

@@ -23,14 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.refusal import clapnq_refusals
+from bench.refusal import clapnq_refusals, short_answer_services
 from bench.report import Result, percentile
 from generation.prompts import Example
 from generation.rag import Request
 from ingest.cleaning import normalize_text
 from ingest.loaders import decode
 from ingest.pipeline import source_id
-from server.settings import Settings
 from server.wiring import Services
 
 MODES = ("closed_book", "few_shot", "rag")
@@ -151,12 +150,8 @@ def run_answers(*, data: Path, quick: bool) -> Result:
     300 + 300 are `bench refusal`)."""
     metrics: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
-        settings = Settings(home=Path(tmp) / "home", _env_file=None)
-        # Short answers; any other RAGQA_GENERATOR__* (model, quantize) still applies.
-        short = settings.generator.model_copy(update={"max_new_tokens": 96})
-        settings = settings.model_copy(update={"generator": short})
-        services = Services(settings)
-        services.warm_up()
+        services = short_answer_services(Path(tmp) / "home")
+        settings = services.settings
         for name, build in (("covid_qa", _covid), ("python_faq", _python_faq)):
             paths, items, examples = build(data, quick)
             services.ingestor.ingest(paths, collection=name)

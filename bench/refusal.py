@@ -4,13 +4,11 @@ refusal, an answer the sources do not support). The 593 dev passages are the col
 
 from __future__ import annotations
 
-import json
-import re
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.abstention import _questions
+from bench.abstention import _questions, write_passages
 from bench.report import Result
 from generation.rag import Request
 from server.settings import Settings
@@ -24,12 +22,7 @@ def clapnq_refusals(
 ) -> dict[str, float]:
     """Refusal rates of rag answers, by reason, on ClapNQ dev answerable and unanswerable."""
     folder = data / "clapnq"
-    corpus = tmp / "clapnq"
-    corpus.mkdir()
-    for line in (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines():
-        passage = json.loads(line)
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["doc_id"])
-        (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
+    corpus = write_passages(folder, tmp / "clapnq")
     services.ingestor.ingest([corpus], collection="clapnq")
     # Answers are made non-strict so each one's support is kept; the strict refusal at any
     # threshold t is then "support < t", which gives the whole curve from one pass.
@@ -60,14 +53,21 @@ def clapnq_refusals(
     return metrics
 
 
+def short_answer_services(home: Path) -> Services:
+    """Services with the default settings but answers of at most 96 tokens, models loaded.
+    Any other RAGQA_GENERATOR__* (model, quantize) still applies."""
+    settings = Settings(home=home, _env_file=None)
+    short = settings.generator.model_copy(update={"max_new_tokens": 96})
+    services = Services(settings.model_copy(update={"generator": short}))
+    services.warm_up()
+    return services
+
+
 def run_refusal(*, data: Path, quick: bool) -> Result:
     """300 answerable and 300 unanswerable questions (30 + 30 with --quick)."""
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
-        settings = Settings(home=Path(tmp) / "home", _env_file=None)
-        short = settings.generator.model_copy(update={"max_new_tokens": 96})
-        settings = settings.model_copy(update={"generator": short})
-        services = Services(settings)
-        services.warm_up()
+        services = short_answer_services(Path(tmp) / "home")
+        settings = services.settings
         metrics = clapnq_refusals(services, data, 30 if quick else None, Path(tmp))
     return Result(metrics=metrics, context={
         "generator": settings.generator.model, "template": settings.answers.template,

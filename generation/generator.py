@@ -210,14 +210,18 @@ class HFGenerator:
         self._max_waiting = max_waiting
         self._wait_timeout_s = wait_timeout_s
 
-    @contextlib.contextmanager
-    def _seat(self) -> Iterator[None]:
+    def _take_seat(self) -> None:
         """A place in the bounded queue for the model, or GeneratorBusyError at once."""
         if not self._seats.acquire(blocking=False):
             raise GeneratorBusyError(
                 f"The model is busy: {self._max_waiting} requests are already waiting. Retry "
                 "in a moment, or add servers (or a remote generator) for more throughput."
             )
+
+    @contextlib.contextmanager
+    def _seat(self) -> Iterator[None]:
+        """Hold a place in the queue while the block runs."""
+        self._take_seat()
         try:
             yield
         finally:
@@ -424,11 +428,7 @@ class HFGenerator:
                                         timeout=600)  # fmt: skip
         criteria = StoppingCriteriaList([*options.pop("stopping_criteria", []), _Cancelled()])
         failure: list[BaseException] = []
-        if not self._seats.acquire(blocking=False):
-            raise GeneratorBusyError(
-                f"The model is busy: {self._max_waiting} requests are already waiting. Retry "
-                "in a moment, or add servers (or a remote generator) for more throughput."
-            )
+        self._take_seat()
 
         def run() -> None:
             _inside.active = True
