@@ -1,6 +1,6 @@
 """Generation speed with the packaged model: prefill and decode tokens/s, time to first token,
-decode against the memory-bandwidth bound, int8 against float, and /api/chat against a bare
-model.generate of the same prompt.
+decode against the memory-bandwidth bound, bfloat16 and int8 against float32, and /api/chat
+against a bare model.generate of the same prompt.
 
 Bandwidth bound: decoding one token reads every weight once, so tokens/s cannot exceed
 (copy bandwidth) / (weight bytes). Copy bandwidth is measured here, in the same run, as
@@ -157,7 +157,7 @@ def _server_overhead(
 
 
 def run_generation(*, data: Path, quick: bool) -> Result:
-    """Speed of the packaged generator, float and int8, and the server's overhead.
+    """Speed of the packaged generator (float32, bfloat16, int8) and the server's overhead.
 
     Every model computation runs on the services' model thread, as in the server (see
     retrieval.compute): from any other thread torch's kernels would get fewer cores.
@@ -191,8 +191,12 @@ def _measure(
     bandwidth: float = on_model(copy_bandwidth)
     pad = tokenizer.eos_token_id
     metrics = {"copy_bandwidth_gb_per_s": bandwidth / 1e9}
-    quantized = on_model(lambda: quantize_int8(copy.deepcopy(model)))
-    for name, variant in (("float", model), ("int8", quantized)):
+    variants = {
+        "float": model,
+        "bf16": on_model(lambda: copy.deepcopy(model).to(torch_dtype("bfloat16"))),
+        "int8": on_model(lambda: quantize_int8(copy.deepcopy(model))),
+    }
+    for name, variant in variants.items():
         speed: dict[str, float] = on_model(partial(_speed, variant, inputs, pad, new_tokens))
         size = weight_bytes(variant)
         bound = bandwidth / size
@@ -202,10 +206,13 @@ def _measure(
             f"{name}_decode_over_bound": speed["decode_tokens_per_s"] / bound,
         }  # fmt: skip
         metrics["prompt_tokens"] = speed["prompt_tokens"]
-    metrics["int8_decode_speedup"] = (
-        metrics["int8_decode_tokens_per_s"] / metrics["float_decode_tokens_per_s"]
-    )
-    metrics |= on_model(lambda: _int8_agreement(model, quantized, tokenizer, recorder.calls))
+    for name in ("bf16", "int8"):
+        metrics[f"{name}_decode_speedup"] = (
+            metrics[f"{name}_decode_tokens_per_s"] / metrics["float_decode_tokens_per_s"]
+        )
+        metrics |= on_model(
+            partial(_agreement, name, model, variants[name], tokenizer, recorder.calls)
+        )
     metrics |= _prefix_cache_gain(recorder.inner, settings, recorder.calls, base)
     metrics["api_chat_over_bare_generate"] = overhead
     metrics["server_overhead"] = overhead - 1
@@ -217,26 +224,33 @@ def _measure(
     )  # fmt: skip
 
 
-def _int8_agreement(
-    model: Any, quantized: Any, tokenizer: Any, calls: list[tuple[list[Message], int]]
+def torch_dtype(name: str) -> Any:
+    """The torch dtype called `name`."""
+    import torch
+
+    return getattr(torch, name)
+
+
+def _agreement(
+    name: str, model: Any, variant: Any, tokenizer: Any, calls: list[tuple[list[Message], int]]
 ) -> dict[str, float]:
-    """How often int8 greedy decoding gives the same answer as float, on the recorded prompts."""
+    """How often the variant's greedy answer equals float's, on the recorded prompts."""
     import torch
 
     same, overlap = 0, 0.0
     for messages, _ in calls:
         inputs = _encode(tokenizer, messages)
         outputs = []
-        for variant in (model, quantized):
+        for lm in (model, variant):
             with torch.inference_mode():
-                out = variant.generate(**inputs, max_new_tokens=48, do_sample=False,
+                out = lm.generate(**inputs, max_new_tokens=48, do_sample=False,
                                        pad_token_id=tokenizer.eos_token_id)  # fmt: skip
             outputs.append(out[0, inputs["input_ids"].shape[1] :].tolist())
         same += outputs[0] == outputs[1]
         a, b = set(outputs[0]), set(outputs[1])
         overlap += len(a & b) / max(len(a | b), 1)
-    return {"int8_same_answer_rate": same / len(calls),
-            "int8_token_overlap": overlap / len(calls)}  # fmt: skip
+    return {f"{name}_same_answer_rate": same / len(calls),
+            f"{name}_token_overlap": overlap / len(calls)}  # fmt: skip
 
 
 def _prefix_cache_gain(

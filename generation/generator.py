@@ -125,15 +125,21 @@ def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
     return target
 
 
-def load_causal_lm(model: str, *, cache_dir: Path) -> tuple[Any, Any]:
-    """Load (model, tokenizer) from a Hugging Face id, a local folder, or a GGUF file."""
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def load_causal_lm(model: str, *, cache_dir: Path, dtype: str = "auto") -> tuple[Any, Any]:
+    """Load (model, tokenizer) from a Hugging Face id, a local folder, or a GGUF file, with
+    weights in `dtype` ("auto": as stored)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     gguf = find_gguf(model)
     source = str(convert_gguf(gguf, cache_dir)) if gguf else model
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        lm = AutoModelForCausalLM.from_pretrained(source, dtype="auto")
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except (OSError, ValueError) as error:
         raise GeneratorLoadError(
             f"Could not load the generator {model!r}: {error}. Set RAGQA_GENERATOR__MODEL to a "
@@ -177,6 +183,7 @@ class HFGenerator:
         threads: int = 0,
         context_window: int | None = None,
         quantize: str = "none",
+        dtype: str = "auto",
         prefix_cache: bool = True,
         device: str = "cpu",
         max_waiting: int = 16,
@@ -187,6 +194,11 @@ class HFGenerator:
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
         if quantize == "int8" and device != "cpu":
             raise ValueError("int8 dynamic quantisation runs on the CPU only; use device 'cpu'")
+        if quantize == "int8" and dtype not in ("auto", "float32"):
+            raise ValueError(f"int8 quantisation starts from float32 weights, not {dtype}")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        self._dtype = dtype
         self._device = device
         self._executor = executor
         self._model_id = model
@@ -280,7 +292,8 @@ class HFGenerator:
             return self._loaded
 
     def _load(self) -> tuple[Any, Any]:
-        model, tokenizer = load_causal_lm(self._model_id, cache_dir=self._cache_dir)
+        model, tokenizer = load_causal_lm(self._model_id, cache_dir=self._cache_dir,
+                                          dtype=self._dtype)  # fmt: skip
         model.to(self._device)
         if self._quantize == "int8":
             model = quantize_int8(model)

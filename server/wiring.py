@@ -133,6 +133,7 @@ class Services:
             context_window=s.context_window,
             executor=self.model_thread,
             quantize=s.quantize,
+            dtype=s.dtype,
             prefix_cache=s.prefix_cache,
             device=s.device,
             max_waiting=s.max_waiting,

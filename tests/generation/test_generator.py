@@ -146,6 +146,24 @@ def test_int8_quantisation_loads_and_generates(tiny_llama: Path, tmp_path: Path)
     assert 1 <= generator.generate(MESSAGES).completion_tokens <= 6
 
 
+def test_bfloat16_weights_load_and_generate(tiny_llama: Path, tmp_path: Path) -> None:
+    import torch
+
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=6,
+                            dtype="bfloat16")  # fmt: skip
+    model, _ = generator.loaded()
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert 1 <= generator.generate(MESSAGES).completion_tokens <= 6
+    assert "".join(generator.stream(MESSAGES)).strip() == generator.generate(MESSAGES).text
+
+
+def test_bad_dtype_and_int8_on_half_weights_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        HFGenerator(model="any", cache_dir=tmp_path, dtype="float8")
+    with pytest.raises(ValueError, match="starts from float32"):
+        HFGenerator(model="any", cache_dir=tmp_path, quantize="int8", dtype="bfloat16")
+
+
 def test_int8_needs_the_cpu(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CPU only"):
         HFGenerator(model="any", cache_dir=tmp_path, quantize="int8", device="cuda")

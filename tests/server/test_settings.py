@@ -55,3 +55,12 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, val
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_int8_with_half_precision_weights_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGQA_GENERATOR__QUANTIZE", "int8")
+    monkeypatch.setenv("RAGQA_GENERATOR__DTYPE", "bfloat16")
+    with pytest.raises(ValidationError, match="starts from float32"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("RAGQA_GENERATOR__DTYPE", "float32")
+    assert Settings(_env_file=None).generator.quantize == "int8"  # type: ignore[call-arg]
