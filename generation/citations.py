@@ -94,7 +94,7 @@ def check_citations(
 
     A citation's support is its best over the sentences citing it; below `min_support` it is
     flagged unsupported. Markers outside the given sources are dropped and reported. If the
-    answer cites nothing, the `fallback` sources that best support it are attached, flagged
+    answer cites nothing, the sources that best support its sentences are attached, flagged
     as inferred.
     """
     best: dict[int, float] = {}
@@ -113,16 +113,35 @@ def check_citations(
             unsupported=tuple(n for n in order if best[n] < min_support),
             invalid=tuple(invalid),
         )
-    scored = [(support(text, h.chunk.text), n, h) for n, h in enumerate(hits, start=1)]
-    ranked = sorted(scored, key=lambda s: (-s[0], s[1]))[:fallback] if text.strip() else [
-        (None, n, h) for _, n, h in scored[:fallback]
-    ]  # fmt: skip
     return CitationCheck(
-        citations=tuple(_citation(n, h, s) for s, n, h in ranked),
+        citations=_inferred(text, hits, min_support=min_support, fallback=fallback),
         inferred=True,
         unsupported=(),
         invalid=tuple(invalid),
     )
+
+
+def _inferred(
+    text: str, hits: Sequence[ScoredChunk], *, min_support: float, fallback: int
+) -> tuple[Citation, ...]:
+    """Sources for an answer that cites none: for each sentence, the source that supports it
+    best, if it reaches `min_support`; else the one source that best supports the whole
+    answer. An empty answer (a refusal) gets the first `fallback` sources as retrieved."""
+    if not text.strip():
+        return tuple(_citation(n, h, None) for n, h in enumerate(hits[:fallback], start=1))
+    chosen: dict[int, float] = {}
+    for sentence, _ in cited_sentences(text):
+        scored = [(support(sentence, h.chunk.text), n) for n, h in enumerate(hits, start=1)]
+        if not scored or not content_words(sentence):
+            continue
+        score, n = max(scored, key=lambda s: (s[0], -s[1]))  # ties go to the better-ranked
+        if score >= min_support:
+            chosen[n] = max(chosen.get(n, 0.0), score)
+    if not chosen and hits:
+        score, n = max(((support(text, h.chunk.text), n) for n, h in enumerate(hits, start=1)),
+                       key=lambda s: (s[0], -s[1]))  # fmt: skip
+        chosen[n] = score
+    return tuple(_citation(n, hits[n - 1], score) for n, score in chosen.items())
 
 
 def answer_support(text: str, hits: Sequence[ScoredChunk]) -> float:

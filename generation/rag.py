@@ -48,7 +48,7 @@ def _normalise(text: str) -> str:
 
 # Where a small model stops answering and starts a made-up turn or copies a source header.
 _RUN_ON = re.compile(
-    r"\n\s*(?:(?:Question|Sources?|User|Customer|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n)",
+    r"\n\s*(?:(?:Question|Sources?|User|Customer|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n|</?sources>)",
     re.IGNORECASE,
 )
 

@@ -67,7 +67,24 @@ def test_markers_outside_the_sources_are_dropped_and_reported() -> None:
 def test_uncited_answers_get_the_sources_that_best_support_them() -> None:
     check = check_citations("Reset your password on the account settings page.", HITS, fallback=2)
     assert check.inferred
-    assert check.citations[0].n == 3  # not retrieval order: support order
+    assert [c.n for c in check.citations] == [3]  # not retrieval order: support order
+
+
+def test_each_uncited_sentence_gets_its_best_supporting_source() -> None:
+    text = "Backups run nightly and keep 30 copies. The server listens on port 8080."
+    check = check_citations(text, HITS, min_support=0.5)
+    assert check.inferred
+    assert [(c.n, c.support) for c in check.citations] == [(2, 1.0), (1, 1.0)]
+
+
+def test_an_uncited_answer_no_source_supports_gets_the_closest_one_only() -> None:
+    check = check_citations("Bananas are yellow, and the server is fast.", HITS, min_support=0.5)
+    assert check.inferred and [c.n for c in check.citations] == [1]
+
+
+def test_a_refusal_gets_the_first_sources_as_retrieved() -> None:
+    check = check_citations("", HITS, fallback=2)
+    assert check.inferred and [c.n for c in check.citations] == [1, 2]
 
 
 def test_every_citation_is_a_given_source_whatever_the_text() -> None:

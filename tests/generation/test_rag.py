@@ -191,6 +191,7 @@ def test_bad_questions_are_refused_before_any_work(question: str, mode: str, mes
         ("One line.\nSecond line [2].", "One line.\nSecond line [2]."),
         ("Debian is free [1].\n\n[2] (faq.txt)\nCopied source text", "Debian is free [1]."),
         ("[1] (faq.txt) says so.", "[1] (faq.txt) says so."),
+        ("41 cases were confirmed.\n</sources>", "41 cases were confirmed."),
         ("  \n\n", ""),
     ],
 )
