@@ -47,8 +47,10 @@ def _normalise(text: str) -> str:
 
 
 # Where a small model stops answering and starts a made-up turn or copies a source header.
+# At the very start only a turn label counts ("Sources: ..." can open a real answer).
 _RUN_ON = re.compile(
-    r"\n\s*(?:(?:Question|Sources?|User|Customer|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n|</?sources>)",
+    r"^\s*(?:(?:Question|User|Customer|Q)\s*:|</?sources>)"
+    r"|\n\s*(?:(?:Question|Sources?|User|Customer|Q)\s*:|\[\d+\]\s*\([^)\n]*\)\s*\n|</?sources>)",
     re.IGNORECASE,
 )
 
@@ -235,6 +237,8 @@ class Rag:
         """Tidy the text, verify citations and support, refuse if strict and unsupported."""
         text = tidy_answer(raw)
         template, hits = prepared.template, prepared.hits
+        if not text:  # it only began a made-up turn ("Question: ...") or wrote nothing
+            return self._refusal(prepared, "no_answer", tokens)
         if is_refusal(text, template.refusal):
             return self._refusal(prepared, "model_refused", tokens)
         if prepared.request.mode != "rag":

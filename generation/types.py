@@ -85,7 +85,7 @@ class Answer:
 
     `citations_inferred` is True when the model cited nothing and the citations are the given
     sources that best support the answer, rather than ones it named. `refusal_reason` says why
-    an answer was refused: low_retrieval_score, model_refused or unsupported_answer.
+    an answer was refused: low_retrieval_score, no_answer, model_refused or unsupported_answer.
     """
 
     text: str

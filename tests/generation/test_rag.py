@@ -55,6 +55,14 @@ def test_answer_cites_the_chunks_the_model_was_given() -> None:
     assert set(data["citations"][0]) >= {"n", "source", "page", "chunk_id", "text", "support"}  # type: ignore[index]
 
 
+@pytest.mark.parametrize("mode", ["rag", "closed_book"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_an_answer_that_is_only_a_made_up_turn_is_refused(mode: str, strict: bool) -> None:
+    answer = rag("\nQuestion:").answer(Request("q?", "c", mode=mode, strict=strict))
+    assert answer.refused and answer.refusal_reason == "no_answer"
+    assert answer.text == DOCS.refusal
+
+
 def test_citations_that_do_not_support_their_sentence_are_flagged() -> None:
     answer = rag("Ragqa serves answers from documents [2].").answer(Request("q?", "c"))
     assert not answer.refused
@@ -192,6 +200,8 @@ def test_bad_questions_are_refused_before_any_work(question: str, mode: str, mes
         ("Debian is free [1].\n\n[2] (faq.txt)\nCopied source text", "Debian is free [1]."),
         ("[1] (faq.txt) says so.", "[1] (faq.txt) says so."),
         ("41 cases were confirmed.\n</sources>", "41 cases were confirmed."),
+        ("Question:", ""),
+        ("Sources: the FAQ says so [1].", "Sources: the FAQ says so [1]."),
         ("  \n\n", ""),
     ],
 )
