@@ -193,7 +193,7 @@ def _measure(
     metrics = {"copy_bandwidth_gb_per_s": bandwidth / 1e9}
     variants = {
         "float": model,
-        "bf16": on_model(lambda: copy.deepcopy(model).to(torch_dtype("bfloat16"))),
+        "bf16": on_model(lambda: copy.deepcopy(model).bfloat16()),
         "int8": on_model(lambda: quantize_int8(copy.deepcopy(model))),
     }
     for name, variant in variants.items():
@@ -224,13 +224,6 @@ def _measure(
     )  # fmt: skip
 
 
-def torch_dtype(name: str) -> Any:
-    """The torch dtype called `name`."""
-    import torch
-
-    return getattr(torch, name)
-
-
 def _agreement(
     name: str, model: Any, variant: Any, tokenizer: Any, calls: list[tuple[list[Message], int]]
 ) -> dict[str, float]:
@@ -244,7 +237,7 @@ def _agreement(
         for lm in (model, variant):
             with torch.inference_mode():
                 out = lm.generate(**inputs, max_new_tokens=48, do_sample=False,
-                                       pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+                                  pad_token_id=tokenizer.eos_token_id)  # fmt: skip
             outputs.append(out[0, inputs["input_ids"].shape[1] :].tolist())
         same += outputs[0] == outputs[1]
         a, b = set(outputs[0]), set(outputs[1])

@@ -121,6 +121,12 @@ def check_citations(
     )
 
 
+def _best_source(claim: str, hits: Sequence[ScoredChunk]) -> tuple[float, int]:
+    """(support, n) of the source that supports `claim` best; ties go to the better-ranked."""
+    scored = [(support(claim, h.chunk.text), n) for n, h in enumerate(hits, start=1)]
+    return max(scored, key=lambda s: (s[0], -s[1]))
+
+
 def _inferred(
     text: str, hits: Sequence[ScoredChunk], *, min_support: float, fallback: int
 ) -> tuple[Citation, ...]:
@@ -129,17 +135,16 @@ def _inferred(
     answer. An empty answer (a refusal) gets the first `fallback` sources as retrieved."""
     if not text.strip():
         return tuple(_citation(n, h, None) for n, h in enumerate(hits[:fallback], start=1))
+    if not hits:
+        return ()
     chosen: dict[int, float] = {}
     for sentence, _ in cited_sentences(text):
-        scored = [(support(sentence, h.chunk.text), n) for n, h in enumerate(hits, start=1)]
-        if not scored or not content_words(sentence):
-            continue
-        score, n = max(scored, key=lambda s: (s[0], -s[1]))  # ties go to the better-ranked
-        if score >= min_support:
-            chosen[n] = max(chosen.get(n, 0.0), score)
-    if not chosen and hits:
-        score, n = max(((support(text, h.chunk.text), n) for n, h in enumerate(hits, start=1)),
-                       key=lambda s: (s[0], -s[1]))  # fmt: skip
+        if content_words(sentence):
+            score, n = _best_source(sentence, hits)
+            if score >= min_support:
+                chosen[n] = max(chosen.get(n, 0.0), score)
+    if not chosen:
+        score, n = _best_source(text, hits)
         chosen[n] = score
     return tuple(_citation(n, hits[n - 1], score) for n, score in chosen.items())
 

@@ -133,8 +133,6 @@ def load_causal_lm(model: str, *, cache_dir: Path, dtype: str = "auto") -> tuple
     weights in `dtype` ("auto": as stored)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     gguf = find_gguf(model)
     source = str(convert_gguf(gguf, cache_dir)) if gguf else model
     try:
