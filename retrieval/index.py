@@ -6,10 +6,12 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from retrieval import recovery
 from retrieval.filters import SearchFilter
 from retrieval.keyword import KeywordIndex
 from retrieval.types import Chunk, DocumentRecord, MetadataValue, ScoredChunk
@@ -51,6 +53,10 @@ class EmbedderMismatchError(Exception):
     """The collection was built with a different embedding model than the one configured."""
 
 
+class DamagedIndexError(Exception):
+    """A collection's vectors cannot be read, and cannot be rebuilt here."""
+
+
 class InvalidCollectionNameError(ValueError):
     """A collection name that Chroma would refuse."""
 
@@ -82,6 +88,21 @@ def open_chroma_client(
         return chromadb.EphemeralClient(settings=settings)
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+Embed = Callable[[Sequence[str]], list[list[float]]]
+
+
+def _unit_vectors(texts: Sequence[str]) -> list[list[float]]:
+    return [[1.0] for _ in texts]  # the catalogue's records are found by id, never by vector
+
+
+def _is_damage(error: Exception) -> bool:
+    """Whether Chroma failed because a collection's HNSW files are unreadable."""
+    from chromadb.errors import InternalError
+
+    text = str(error).lower()
+    return isinstance(error, InternalError) and ("hnsw" in text or "error finding id" in text)
 
 
 def _to_metadata(chunk: Chunk) -> dict[str, MetadataValue]:
@@ -135,11 +156,23 @@ class ChromaIndex:
     """
 
     def __init__(
-        self, *, client: Any, embedder_name: str, keyword: KeywordIndex | None = None
+        self,
+        *,
+        client: Any,
+        embedder_name: str,
+        keyword: KeywordIndex | None = None,
+        embed: Embed | None = None,
     ) -> None:
+        """`embed` (the embedder's embed_documents) rebuilds vectors an interrupted write
+        damaged; without it such a collection raises DamagedIndexError."""
         self._client = client
         self._embedder_name = embedder_name
         self._keyword = keyword or KeywordIndex()
+        self._embed = embed
+        self._checked: set[str] = set()
+        self._unrepaired: dict[str, str] = {}  # damaged collections, and why they stay so
+        self._check_lock = threading.RLock()
+        self.repaired: list[str] = []
 
     def _collection(self, name: str, *, create: bool = False) -> Any:
         from chromadb.errors import NotFoundError
@@ -166,23 +199,121 @@ class ChromaIndex:
                 f"{self._embedder_name!r} is configured. Set RAGQA_EMBEDDER__MODEL={recorded} "
                 f"or re-ingest into a new collection."
             )
-        return collection
+        return self._healthy(collection, self._embed)
 
     def _catalog(self, name: str, *, create: bool = False) -> Any | None:
         from chromadb.errors import NotFoundError
 
         validate_collection_name(name)
         if create:
-            return self._client.get_or_create_collection(
+            catalog = self._client.get_or_create_collection(
                 name + CATALOG_SUFFIX, embedding_function=None
             )
-        try:
-            return self._client.get_collection(name + CATALOG_SUFFIX, embedding_function=None)
-        except NotFoundError:
-            return None
+        else:
+            try:
+                catalog = self._client.get_collection(
+                    name + CATALOG_SUFFIX, embedding_function=None
+                )
+            except NotFoundError:
+                return None
+        return self._healthy(catalog, _unit_vectors)
 
     def _batch(self) -> int:
         return int(self._client.get_max_batch_size())
+
+    # ------------------------------------------------------------------ repair
+
+    def _healthy(self, collection: Any, embed: Embed | None) -> Any:
+        """The collection, once this index has checked (and if need be repaired) its vectors."""
+        if collection.name in self._checked:
+            return collection
+        if collection.name in self._unrepaired:  # once failed, Chroma's next read may "work"
+            raise DamagedIndexError(self._unrepaired[collection.name])
+        with self._check_lock:
+            if collection.name in self._checked:  # another thread checked it meanwhile
+                return self._client.get_collection(collection.name, embedding_function=None)
+            collection = self._repaired(collection, embed)
+            self._checked.add(collection.name)
+        return collection
+
+    def _repaired(self, collection: Any, embed: Embed | None) -> Any:
+        name, root = collection.name, self._persist_root()
+        pending = root is not None and recovery.repair_pending(root, name)
+        # Files cut short are caught before Chroma reads them: it reads past their end and
+        # can crash the process.
+        failure = recovery.damage_in(root, str(collection.id)) if root is not None else None
+        if failure is None:
+            try:
+                collection.get(limit=1, include=[])  # reads the vectors' index in
+            except Exception as error:
+                if not _is_damage(error):
+                    raise
+                failure = str(error)
+        if failure is None and not pending:
+            return collection
+        if root is None or embed is None:
+            where = "a Chroma server" if root is None else "this store without an embedder"
+            self._unrepaired[name] = (
+                f"The vector index of collection {name!r} is damaged "
+                f"({failure or 'a repair of it was interrupted'}), probably by "
+                f"an interrupted write, and cannot be rebuilt from {where}. Open the store "
+                f"with `ragqa serve` or `ragqa ingest` on the machine that holds it, or delete "
+                f"the collection and ingest its documents again."
+            )
+            raise DamagedIndexError(self._unrepaired[name])
+        logger.warning(
+            "The vector index of collection %r is damaged (an interrupted write?): "
+            "rebuilding it from the stored chunks",
+            name,
+        )
+        recovery.mark_repair(root, name)
+        if failure is not None:
+            collection = self._without_damaged_vectors(root, collection)
+        count = recovery.rebuild_vectors(collection, embed, self._batch())
+        recovery.finish_repair(root, name)
+        logger.warning("Rebuilt the vectors of %d records of collection %r", count, name)
+        self.repaired.append(name)
+        return collection
+
+    def _persist_root(self) -> Path | None:
+        settings = self._client.get_settings()
+        if not settings.is_persistent or not settings.persist_directory:
+            return None
+        return Path(settings.persist_directory)
+
+    def _without_damaged_vectors(self, root: Path, collection: Any) -> Any:
+        """Close the store, set the damaged index folder aside, reopen: Chroma starts afresh."""
+        folder = recovery.vector_folder(root, str(collection.id))
+        if folder is not None and folder.is_dir():
+            self._client.close()  # Chroma would otherwise keep the damaged index in memory
+            recovery.set_aside(root, collection.name, folder)
+            self._client = open_chroma_client(path=root)
+        reopened = self._client.get_collection(collection.name, embedding_function=None)
+        try:
+            reopened.get(limit=1, include=[])
+        except Exception as error:
+            if _is_damage(error):
+                raise DamagedIndexError(
+                    f"The vector index of collection {collection.name!r} is still damaged "
+                    f"after setting it aside ({error}): another Chroma client in this process "
+                    f"holds the store open. Restart ragqa to finish the repair."
+                ) from error
+            raise
+        return reopened
+
+    def check(self) -> list[str]:
+        """Check every collection's vectors now, repairing damaged ones; return those repaired.
+
+        One that cannot be repaired here is logged and skipped: it raises DamagedIndexError
+        when used, and the others keep working.
+        """
+        for name in self.list_collections():
+            try:
+                self._collection(name)
+                self._catalog(name)
+            except DamagedIndexError as error:
+                logger.error("%s", error)
+        return list(self.repaired)
 
     # ------------------------------------------------------------------ collections
 
@@ -199,10 +330,19 @@ class ChromaIndex:
         """Remove a collection, its chunks and its catalogue."""
         from chromadb.errors import NotFoundError
 
-        self._collection(collection)  # raises a clear error if it does not exist
+        validate_collection_name(collection)
+        try:  # a clear error if it does not exist; no vector check, they are about to go
+            self._client.get_collection(collection, embedding_function=None)
+        except NotFoundError:
+            raise CollectionNotFoundError(collection) from None
+        root = self._persist_root()
         for name in (collection + CATALOG_SUFFIX, collection):  # catalogue first: hides all
             with contextlib.suppress(NotFoundError):
                 self._client.delete_collection(name)
+            self._checked.discard(name)
+            self._unrepaired.pop(name, None)
+            if root is not None and recovery.repair_pending(root, name):
+                recovery.finish_repair(root, name)
         self._keyword.drop(collection)
 
     # ------------------------------------------------------------------ chunks

@@ -15,6 +15,7 @@ from retrieval.embedder import EmbedderLoadError
 from retrieval.filters import InvalidFilterError
 from retrieval.index import (
     CollectionNotFoundError,
+    DamagedIndexError,
     DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
@@ -48,6 +49,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (EmbedderLoadError, 503, "model_unavailable"),
     (GeneratorLoadError, 503, "model_unavailable"),
     (GeneratorBusyError, 503, "busy"),
+    (DamagedIndexError, 503, "index_damaged"),
 )
 
 

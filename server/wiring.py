@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,8 +161,14 @@ class Services:
                 client=self._chroma_client(),
                 embedder_name=self.settings.embedder.model,
                 keyword=KeywordIndex(path=self.settings.home / "keyword.sqlite"),
+                embed=self._embed_documents,
             ),
         )
+
+    def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        # For the index to rebuild vectors an interrupted write damaged: the embedder is
+        # built only if that happens.
+        return self.embedder.embed_documents(texts)
 
     @property
     def ingestor(self) -> Ingestor:
@@ -245,3 +251,4 @@ class Services:
                 warm = getattr(component, "warm_up", None)
                 if callable(warm):
                     warm()
+            self.index.check()  # repairs what a crash damaged before the first request

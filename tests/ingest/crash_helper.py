@@ -25,9 +25,11 @@ class Acknowledge:
 
 
 def main(mode: str, home: Path, corpus: Path) -> None:
-    index = ChromaIndex(client=open_chroma_client(path=home), embedder_name="fake")
+    embedder = FakeEmbedder()  # opened as ragqa opens a store: able to repair its vectors
+    index = ChromaIndex(client=open_chroma_client(path=home), embedder_name="fake",
+                        embed=embedder.embed_documents)  # fmt: skip
     if mode == "ingest":
-        ingestor = Ingestor(index=index, embedder=FakeEmbedder(), chunk_size=60, chunk_overlap=10)
+        ingestor = Ingestor(index=index, embedder=embedder, chunk_size=60, chunk_overlap=10)
         ingestor.ingest([corpus], collection="crash", progress=Acknowledge())
         print("FINISHED", flush=True)
         return
@@ -43,7 +45,7 @@ def main(mode: str, home: Path, corpus: Path) -> None:
         for source, record in documents.items()
     }
     total = index.count("crash") if documents else 0
-    print(json.dumps({"documents": state, "total": total}))
+    print(json.dumps({"documents": state, "total": total, "repaired": index.repaired}))
 
 
 if __name__ == "__main__":

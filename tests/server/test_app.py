@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from retrieval import recovery
+from retrieval.index import open_chroma_client
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
@@ -185,3 +187,35 @@ def test_min_score_refuses_without_generating(tmp_path: Path, docs: Path) -> Non
         "/api/chat", json={"question": "Something unrelated entirely?"}).get_json()  # fmt: skip
     assert answer["refused"] is True and answer["citations"]
     assert generator.prompts == []
+
+
+def test_start_up_repairs_a_collection_whose_vectors_a_crash_damaged(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    topics = ["backups", "printers", "vpn", "email", "laptops", "passwords"]
+    for n in range(60):
+        paragraphs = [
+            f"Note {n} part {i} covers {topics[(2 * n + i) % 6]} for staff who work from home"
+            for i in range(20)
+        ]
+        (folder / f"note{n:02d}.md").write_text("\n\n".join(paragraphs))
+    settings = Settings(home=tmp_path / "home", chunking={"chunk_size": 16, "chunk_overlap": 0},
+                        retrieval={"min_score": 0.0}, _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+    store = open_chroma_client(path=settings.chroma_path)
+    first = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator(),
+                     chroma_client=store)  # fmt: skip
+    first.ingestor.ingest([folder], collection="notes")
+    assert first.index.count("notes") > 1000  # so Chroma has saved its HNSW files
+    vectors = recovery.vector_folder(settings.chroma_path, str(store.get_collection("notes").id))
+    store.close()  # the process "dies"...
+    assert vectors is not None
+    (vectors / "header.bin").write_bytes(bytes(100))  # ...in the middle of saving them
+    restarted = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    client = create_app(settings, restarted).test_client()
+    restarted.warm_up()
+    assert restarted.index.repaired == ["notes"]
+    text = "Note 7 part 3 covers passwords for staff who work from home"
+    found = client.post("/api/search", json={"query": text, "collection": "notes",
+                                             "retrieval_mode": "dense", "k": 1})  # fmt: skip
+    assert found.status_code == 200
+    assert found.get_json()["hits"][0]["text"] == text  # its vector is back

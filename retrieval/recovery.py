@@ -1,0 +1,149 @@
+"""Files of the repair of a collection whose vectors an interrupted write left unreadable.
+
+Chroma's embedded store keeps every record's id, text and metadata in SQLite (crash safe) and
+the vectors in an HNSW index, in a folder named after the collection's vector segment. Chroma
+1.5 rewrites those files in place, so a kill -9 at the wrong moment can leave them out of step
+with SQLite, and every later read fails ("Failed to apply logs to the hnsw segment writer").
+Only the vectors are lost, and they are derived data: the repair sets the folder aside (Chroma
+then starts an empty index and replays what its log still holds) and re-embeds every record.
+A marker file, written first and removed last, makes an interrupted repair resume.
+
+This module knows Chroma's folder layout; `retrieval.index` opens and closes Chroma.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import struct
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REPAIR_FOLDER = "ragqa_repair"
+# header.bin starts with Chroma's persistence version, then hnswlib's offsetLevel0,
+# max_elements, cur_element_count, size_data_per_element, label_offset and offsetData.
+_HEADER = struct.Struct("<i6Q")
+
+
+def _marker(root: Path, name: str) -> Path:
+    return root / REPAIR_FOLDER / f"{name}.json"
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def repair_pending(root: Path, name: str) -> bool:
+    """Whether a repair of collection `name` was started and has not finished."""
+    return _marker(root, name).is_file()
+
+
+def mark_repair(root: Path, name: str) -> None:
+    """Record, durably, that collection `name` is being repaired."""
+    marker = _marker(root, name)
+    marker.parent.mkdir(exist_ok=True)
+    if marker.is_file():
+        return
+    partial = marker.with_suffix(".partial")
+    with partial.open("w", encoding="utf-8") as out:
+        json.dump({"collection": name, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, marker)
+    _sync_folder(marker.parent)
+
+
+def vector_folder(root: Path, collection_id: str) -> Path | None:
+    """The folder of the collection's HNSW index, looked up read-only in Chroma's SQLite."""
+    database = (root / "chroma.sqlite3").resolve()
+    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+    try:
+        row = connection.execute(
+            "SELECT id FROM segments WHERE collection = ? AND scope = 'VECTOR'", (collection_id,)
+        ).fetchone()
+    finally:
+        connection.close()
+    return root / str(row[0]) if row else None
+
+
+def damage_in(root: Path, collection_id: str) -> str | None:
+    """What is cut short in the collection's saved HNSW files, or None if they look whole."""
+    folder = vector_folder(root, collection_id)
+    header = folder / "header.bin" if folder is not None else None
+    if folder is None or header is None or not header.is_file():
+        return None  # nothing saved yet
+    raw = header.read_bytes()
+    if len(raw) < _HEADER.size:
+        return "header.bin is cut short"
+    count, per_element = _HEADER.unpack_from(raw)[3:5]
+    if count == 0:
+        return None
+    if not (folder / "index_metadata.pickle").is_file():
+        return f"index_metadata.pickle is missing for {count} saved vectors"
+    expected = {"data_level0.bin": count * per_element, "length.bin": count * 4}
+    for name, size in expected.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size < size:
+            return f"{name} is cut short: {count} vectors need {size} bytes"
+    return None
+
+
+def set_aside(root: Path, name: str, folder: Path) -> bool:
+    """Move the damaged index folder into the repair folder; False if it is already gone.
+
+    Only call this with every Chroma client of the store closed: Chroma keeps open indexes in
+    memory and would write the damaged one back.
+    """
+    if not folder.is_dir():
+        return False
+    target = root / REPAIR_FOLDER / f"{name}.{folder.name}.damaged"
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(folder, target)
+    _sync_folder(root)
+    return True
+
+
+def finish_repair(root: Path, name: str) -> None:
+    """Drop what the repair of `name` set aside, then its marker (the repair is done)."""
+    repairs = root / REPAIR_FOLDER
+    for damaged in repairs.glob(f"{name}.*.damaged"):
+        segment = damaged.name[len(name) + 1 : -len(".damaged")]
+        if "." not in segment:  # not the folder of a collection named "{name}.something"
+            shutil.rmtree(damaged, ignore_errors=True)
+    _marker(root, name).unlink(missing_ok=True)
+    _sync_folder(repairs)
+    if not any(repairs.iterdir()):
+        repairs.rmdir()
+
+
+def rebuild_vectors(
+    collection: Any, embed: Callable[[Sequence[str]], list[list[float]]], batch: int
+) -> int:
+    """Embed every record of a Chroma collection again and write the vectors back.
+
+    Returns how many; raises (Chroma's error) if a vector does not read back afterwards.
+    """
+    offset, ids = 0, []
+    while found := collection.get(include=[], limit=batch, offset=offset)["ids"]:
+        ids += found
+        offset += len(found)
+    for i in range(0, len(ids), batch):
+        part = collection.get(ids=ids[i : i + batch], include=["documents", "metadatas"])
+        texts = [text or "" for text in part["documents"]]
+        collection.upsert(ids=part["ids"], documents=texts, metadatas=part["metadatas"],
+                          embeddings=embed(texts))  # fmt: skip
+        logger.info("re-embedded %d of %d records", min(i + batch, len(ids)), len(ids))
+    for i in range(0, len(ids), batch):
+        collection.get(ids=ids[i : i + batch], include=["embeddings"])
+    return len(ids)
