@@ -262,9 +262,10 @@ class ChromaIndex:
             )
             raise DamagedIndexError(self._unrepaired[name])
         logger.warning(
-            "The vector index of collection %r is damaged (an interrupted write?): "
-            "rebuilding it from the stored chunks",
+            "The vector index of collection %r is damaged (%s): rebuilding it from the stored "
+            "chunks, which takes about as long as embedding them took at ingest",
             name,
+            failure or "a repair of it was interrupted",
         )
         recovery.mark_repair(root, name)
         if failure is not None:
