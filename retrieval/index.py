@@ -105,6 +105,15 @@ def _is_damage(error: Exception) -> bool:
     return isinstance(error, InternalError) and ("hnsw" in text or "error finding id" in text)
 
 
+def _unrepairable(name: str, failure: str, where: str) -> str:
+    return (
+        f"The vector index of collection {name!r} is damaged ({failure}), probably by an "
+        f"interrupted write, and cannot be rebuilt from {where}. Open the store with `ragqa "
+        f"serve` or `ragqa ingest` on the machine that holds it, or delete the collection and "
+        f"ingest its documents again."
+    )
+
+
 def _to_metadata(chunk: Chunk) -> dict[str, MetadataValue]:
     metadata: dict[str, MetadataValue] = {
         k: v for k, v in chunk.metadata.items() if k not in _RESERVED
@@ -251,24 +260,19 @@ class ChromaIndex:
                 failure = str(error)
         if failure is None and not pending:
             return collection
+        damaged, failure = failure is not None, failure or "a repair of it was interrupted"
         if root is None or embed is None:
             where = "a Chroma server" if root is None else "this store without an embedder"
-            self._unrepaired[name] = (
-                f"The vector index of collection {name!r} is damaged "
-                f"({failure or 'a repair of it was interrupted'}), probably by "
-                f"an interrupted write, and cannot be rebuilt from {where}. Open the store "
-                f"with `ragqa serve` or `ragqa ingest` on the machine that holds it, or delete "
-                f"the collection and ingest its documents again."
-            )
+            self._unrepaired[name] = _unrepairable(name, failure, where)
             raise DamagedIndexError(self._unrepaired[name])
         logger.warning(
             "The vector index of collection %r is damaged (%s): rebuilding it from the stored "
             "chunks, which takes about as long as embedding them took at ingest",
             name,
-            failure or "a repair of it was interrupted",
+            failure,
         )
         recovery.mark_repair(root, name)
-        if failure is not None:
+        if damaged:
             collection = self._without_damaged_vectors(root, collection)
         count = recovery.rebuild_vectors(collection, embed, self._batch())
         recovery.finish_repair(root, name)
