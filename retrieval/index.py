@@ -6,14 +6,13 @@ import contextlib
 import hashlib
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from retrieval import recovery
 from retrieval.filters import SearchFilter
 from retrieval.keyword import KeywordIndex
+from retrieval.recovery import DamagedIndexError, Embed, VectorRepair
 from retrieval.types import Chunk, DocumentRecord, MetadataValue, ScoredChunk
 
 logger = logging.getLogger(__name__)
@@ -53,10 +52,6 @@ class EmbedderMismatchError(Exception):
     """The collection was built with a different embedding model than the one configured."""
 
 
-class DamagedIndexError(Exception):
-    """A collection's vectors cannot be read, and cannot be rebuilt here."""
-
-
 class InvalidCollectionNameError(ValueError):
     """A collection name that Chroma would refuse."""
 
@@ -90,9 +85,6 @@ def open_chroma_client(
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
-Embed = Callable[[Sequence[str]], list[list[float]]]
-
-
 def _unit_vectors(texts: Sequence[str]) -> list[list[float]]:
     return [[1.0] for _ in texts]  # the catalogue's records are found by id, never by vector
 
@@ -103,15 +95,6 @@ def _is_damage(error: Exception) -> bool:
 
     text = str(error).lower()
     return isinstance(error, InternalError) and ("hnsw" in text or "error finding id" in text)
-
-
-def _unrepairable(name: str, failure: str, where: str) -> str:
-    return (
-        f"The vector index of collection {name!r} is damaged ({failure}), probably by an "
-        f"interrupted write, and cannot be rebuilt from {where}. Open the store with `ragqa "
-        f"serve` or `ragqa ingest` on the machine that holds it, or delete the collection and "
-        f"ingest its documents again."
-    )
 
 
 def _to_metadata(chunk: Chunk) -> dict[str, MetadataValue]:
@@ -178,10 +161,7 @@ class ChromaIndex:
         self._embedder_name = embedder_name
         self._keyword = keyword or KeywordIndex()
         self._embed = embed
-        self._checked: set[str] = set()
-        self._unrepaired: dict[str, str] = {}  # damaged collections, and why they stay so
-        self._check_lock = threading.RLock()
-        self.repaired: list[str] = []
+        self._repair = VectorRepair(self)
 
     def _collection(self, name: str, *, create: bool = False) -> Any:
         from chromadb.errors import NotFoundError
@@ -208,7 +188,7 @@ class ChromaIndex:
                 f"{self._embedder_name!r} is configured. Set RAGQA_EMBEDDER__MODEL={recorded} "
                 f"or re-ingest into a new collection."
             )
-        return self._healthy(collection, self._embed)
+        return self._repair.healthy(collection, self._embed)
 
     def _catalog(self, name: str, *, create: bool = False) -> Any | None:
         from chromadb.errors import NotFoundError
@@ -225,86 +205,50 @@ class ChromaIndex:
                 )
             except NotFoundError:
                 return None
-        return self._healthy(catalog, _unit_vectors)
+        return self._repair.healthy(catalog, _unit_vectors)
 
-    def _batch(self) -> int:
+    def batch_size(self) -> int:
+        """The most records Chroma takes in one call."""
         return int(self._client.get_max_batch_size())
 
-    # ------------------------------------------------------------------ repair
+    # ------------------------------------------------------------------ for VectorRepair
 
-    def _healthy(self, collection: Any, embed: Embed | None) -> Any:
-        """The collection, once this index has checked (and if need be repaired) its vectors."""
-        if collection.name in self._checked:
-            return collection
-        if collection.name in self._unrepaired:  # once failed, Chroma's next read may "work"
-            raise DamagedIndexError(self._unrepaired[collection.name])
-        with self._check_lock:
-            if collection.name in self._checked:  # another thread checked it meanwhile
-                return self._client.get_collection(collection.name, embedding_function=None)
-            collection = self._repaired(collection, embed)
-            self._checked.add(collection.name)
-        return collection
-
-    def _repaired(self, collection: Any, embed: Embed | None) -> Any:
-        name, root = collection.name, self._persist_root()
-        pending = root is not None and recovery.repair_pending(root, name)
-        # Files cut short are caught before Chroma reads them: it reads past their end and
-        # can crash the process.
-        failure = recovery.damage_in(root, str(collection.id)) if root is not None else None
-        if failure is None:
-            try:
-                collection.get(limit=1, include=[])  # reads the vectors' index in
-            except Exception as error:
-                if not _is_damage(error):
-                    raise
-                failure = str(error)
-        if failure is None and not pending:
-            return collection
-        damaged, failure = failure is not None, failure or "a repair of it was interrupted"
-        if root is None or embed is None:
-            where = "a Chroma server" if root is None else "this store without an embedder"
-            self._unrepaired[name] = _unrepairable(name, failure, where)
-            raise DamagedIndexError(self._unrepaired[name])
-        logger.warning(
-            "The vector index of collection %r is damaged (%s): rebuilding it from the stored "
-            "chunks, which takes about as long as embedding them took at ingest",
-            name,
-            failure,
-        )
-        recovery.mark_repair(root, name)
-        if damaged:
-            collection = self._without_damaged_vectors(root, collection)
-        count = recovery.rebuild_vectors(collection, embed, self._batch())
-        recovery.finish_repair(root, name)
-        logger.warning("Rebuilt the vectors of %d records of collection %r", count, name)
-        self.repaired.append(name)
-        return collection
-
-    def _persist_root(self) -> Path | None:
+    def persist_root(self) -> Path | None:
+        """The folder of an embedded store; None for a Chroma server or an in-memory store."""
         settings = self._client.get_settings()
         if not settings.is_persistent or not settings.persist_directory:
             return None
         return Path(settings.persist_directory)
 
-    def _without_damaged_vectors(self, root: Path, collection: Any) -> Any:
-        """Close the store, set the damaged index folder aside, reopen: Chroma starts afresh."""
-        folder = recovery.vector_folder(root, str(collection.id))
-        if folder is not None and folder.is_dir():
-            self._client.close()  # Chroma would otherwise keep the damaged index in memory
-            recovery.set_aside(root, collection.name, folder)
-            self._client = open_chroma_client(path=root)
-        reopened = self._client.get_collection(collection.name, embedding_function=None)
+    def probe(self, collection: Any) -> str | None:
+        """Chroma's error if reading the collection's vectors fails as damaged ones do."""
         try:
-            reopened.get(limit=1, include=[])
+            collection.get(limit=1, include=[])  # reads the vectors' index in
         except Exception as error:
-            if _is_damage(error):
-                raise DamagedIndexError(
-                    f"The vector index of collection {collection.name!r} is still damaged "
-                    f"after setting it aside ({error}): another Chroma client in this process "
-                    f"holds the store open. Restart ragqa to finish the repair."
-                ) from error
-            raise
-        return reopened
+            if not _is_damage(error):
+                raise
+            return str(error)
+        return None
+
+    def handle(self, name: str) -> Any:
+        """A fresh handle on a Chroma collection, by its name in Chroma."""
+        return self._client.get_collection(name, embedding_function=None)
+
+    def reopen(self, name: str, while_closed: Callable[[], object]) -> Any:
+        """Close the embedded store, run `while_closed`, reopen; a new handle on `name`.
+
+        Chroma keeps open indexes in memory, so their files may only change while it is closed.
+        """
+        root = self.persist_root()
+        self._client.close()
+        while_closed()
+        self._client = open_chroma_client(path=root)
+        return self.handle(name)
+
+    @property
+    def repaired(self) -> list[str]:
+        """The collections this index has repaired, in order."""
+        return list(self._repair.repaired)
 
     def check(self) -> list[str]:
         """Check every collection's vectors now, repairing damaged ones; return those repaired.
@@ -318,7 +262,7 @@ class ChromaIndex:
                 self._catalog(name)
             except DamagedIndexError as error:
                 logger.error("%s", error)
-        return list(self.repaired)
+        return self.repaired
 
     # ------------------------------------------------------------------ collections
 
@@ -340,14 +284,10 @@ class ChromaIndex:
             self._client.get_collection(collection, embedding_function=None)
         except NotFoundError:
             raise CollectionNotFoundError(collection) from None
-        root = self._persist_root()
         for name in (collection + CATALOG_SUFFIX, collection):  # catalogue first: hides all
             with contextlib.suppress(NotFoundError):
                 self._client.delete_collection(name)
-            self._checked.discard(name)
-            self._unrepaired.pop(name, None)
-            if root is not None and recovery.repair_pending(root, name):
-                recovery.finish_repair(root, name)
+            self._repair.forget(name)
         self._keyword.drop(collection)
 
     # ------------------------------------------------------------------ chunks
@@ -359,7 +299,7 @@ class ChromaIndex:
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
         target = self._collection(collection, create=True)
-        batch = self._batch()
+        batch = self.batch_size()
         for i in range(0, len(chunks), batch):
             part = chunks[i : i + batch]
             target.upsert(
@@ -410,8 +350,8 @@ class ChromaIndex:
         if stale:
             target = self._collection(collection)
             ids = sorted(stale)
-            for i in range(0, len(ids), self._batch()):
-                target.delete(ids=ids[i : i + self._batch()])
+            for i in range(0, len(ids), self.batch_size()):
+                target.delete(ids=ids[i : i + self.batch_size()])
             self._keyword.delete(collection, ids)
         return len(stale)
 
@@ -422,7 +362,7 @@ class ChromaIndex:
             s: r.content_hash for s, r in self.documents(collection).items() if r.status == "ready"
         }
         stale: list[str] = []
-        batch, offset = self._batch(), 0
+        batch, offset = self.batch_size(), 0
         while (found := target.get(include=["metadatas"], limit=batch, offset=offset))["ids"]:
             stale += [
                 chunk_id
@@ -450,7 +390,7 @@ class ChromaIndex:
         """
         target = self._collection(collection)
         chunks: list[Chunk] = []
-        batch, offset = self._batch(), 0
+        batch, offset = self.batch_size(), 0
         while (found := target.get(include=["documents", "metadatas"], limit=batch,
                                    offset=offset))["ids"]:  # fmt: skip
             rows = zip(found["ids"], found["documents"], found["metadatas"], strict=True)

@@ -8,7 +8,8 @@ Only the vectors are lost, and they are derived data: the repair sets the folder
 then starts an empty index and replays what its log still holds) and re-embeds every record.
 A marker file, written first and removed last, makes an interrupted repair resume.
 
-This module knows Chroma's folder layout; `retrieval.index` opens and closes Chroma.
+`VectorRepair` decides and keeps track; its `ChromaIndex` makes the Chroma calls, and the
+functions here handle Chroma's files (so this module does not import chromadb).
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ import os
 import shutil
 import sqlite3
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retrieval.index import ChromaIndex
 
 logger = logging.getLogger(__name__)
+Embed = Callable[[Sequence[str]], list[list[float]]]
 
 REPAIR_FOLDER = "ragqa_repair"
 # header.bin starts with Chroma's persistence version, then hnswlib's offsetLevel0,
@@ -77,11 +83,10 @@ def vector_folder(root: Path, collection_id: str) -> Path | None:
     return root / str(row[0]) if row else None
 
 
-def damage_in(root: Path, collection_id: str) -> str | None:
-    """What is cut short in the collection's saved HNSW files, or None if they look whole."""
-    folder = vector_folder(root, collection_id)
-    header = folder / "header.bin" if folder is not None else None
-    if folder is None or header is None or not header.is_file():
+def damage_in(folder: Path) -> str | None:
+    """What is cut short in the HNSW files saved in `folder`, or None if they look whole."""
+    header = folder / "header.bin"
+    if not header.is_file():
         return None  # nothing saved yet
     raw = header.read_bytes()
     if len(raw) < _HEADER.size:
@@ -127,9 +132,7 @@ def finish_repair(root: Path, name: str) -> None:
         repairs.rmdir()
 
 
-def rebuild_vectors(
-    collection: Any, embed: Callable[[Sequence[str]], list[list[float]]], batch: int
-) -> int:
+def rebuild_vectors(collection: Any, embed: Embed, batch: int) -> int:
     """Embed every record of a Chroma collection again and write the vectors back.
 
     Returns how many; raises (Chroma's error) if a vector does not read back afterwards.
@@ -155,3 +158,95 @@ def rebuild_vectors(
     for i in range(0, len(ids), batch):
         collection.get(ids=ids[i : i + batch], include=["embeddings"])
     return len(ids)
+
+
+class DamagedIndexError(Exception):
+    """A collection's vectors cannot be read, and cannot be rebuilt here."""
+
+
+class VectorRepair:
+    """Checks each collection's vectors the first time this process uses it, and rebuilds those
+    an interrupted write damaged. Thread-safe; owned by the ChromaIndex it calls."""
+
+    def __init__(self, index: ChromaIndex) -> None:
+        self._index = index
+        self._checked: set[str] = set()
+        self._unrepaired: dict[str, str] = {}  # damaged collections, and why they stay so
+        self._lock = threading.RLock()
+        self.repaired: list[str] = []
+
+    def healthy(self, collection: Any, embed: Embed | None) -> Any:
+        """The collection, once checked (and if need be repaired) in this process."""
+        name = collection.name
+        if name in self._checked:
+            return collection
+        if name in self._unrepaired:  # once failed, Chroma's next read may "work"
+            raise DamagedIndexError(self._unrepaired[name])
+        with self._lock:
+            if name in self._checked:  # another thread checked it meanwhile
+                return self._index.handle(name)
+            collection = self._repaired(collection, embed)
+            self._checked.add(name)
+        return collection
+
+    def forget(self, name: str) -> None:
+        """The collection was deleted: forget its check, and any repair of it."""
+        self._checked.discard(name)
+        self._unrepaired.pop(name, None)
+        root = self._index.persist_root()
+        if root is not None and repair_pending(root, name):
+            finish_repair(root, name)
+
+    def _repaired(self, collection: Any, embed: Embed | None) -> Any:
+        name, root = collection.name, self._index.persist_root()
+        folder = vector_folder(root, str(collection.id)) if root is not None else None
+        pending = root is not None and repair_pending(root, name)
+        # Files cut short are caught before Chroma reads them: it reads past their end and
+        # can crash the process.
+        failure = (damage_in(folder) if folder is not None else None) or self._index.probe(
+            collection
+        )
+        if failure is None and not pending:
+            return collection
+        damaged, failure = failure is not None, failure or "a repair of it was interrupted"
+        if root is None or embed is None:
+            where = "a Chroma server" if root is None else "this store without an embedder"
+            self._unrepaired[name] = _unrepairable(name, failure, where)
+            raise DamagedIndexError(self._unrepaired[name])
+        logger.warning(
+            "The vector index of collection %r is damaged (%s): rebuilding it from the stored "
+            "chunks, which takes about as long as embedding them took at ingest",
+            name,
+            failure,
+        )
+        mark_repair(root, name)
+        if damaged:
+            collection = self._without_damaged_files(collection, root, folder)
+        count = rebuild_vectors(collection, embed, self._index.batch_size())
+        finish_repair(root, name)
+        logger.warning("Rebuilt the vectors of %d records of collection %r", count, name)
+        self.repaired.append(name)
+        return collection
+
+    def _without_damaged_files(self, collection: Any, root: Path, folder: Path | None) -> Any:
+        """Set the damaged folder aside with the store closed: Chroma starts a new index."""
+        name = collection.name
+        if folder is not None and folder.is_dir():
+            collection = self._index.reopen(name, lambda: set_aside(root, name, folder))
+        failure = self._index.probe(collection)
+        if failure is not None:
+            raise DamagedIndexError(
+                f"The vector index of collection {name!r} is still damaged after setting it "
+                f"aside ({failure}): another Chroma client in this process holds the store "
+                f"open. Restart ragqa to finish the repair."
+            )
+        return collection
+
+
+def _unrepairable(name: str, failure: str, where: str) -> str:
+    return (
+        f"The vector index of collection {name!r} is damaged ({failure}), probably by an "
+        f"interrupted write, and cannot be rebuilt from {where}. Open the store with `ragqa "
+        f"serve` or `ragqa ingest` on the machine that holds it, or delete the collection and "
+        f"ingest its documents again."
+    )

@@ -15,11 +15,11 @@ from retrieval.embedder import EmbedderLoadError
 from retrieval.filters import InvalidFilterError
 from retrieval.index import (
     CollectionNotFoundError,
-    DamagedIndexError,
     DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
 )
+from retrieval.recovery import DamagedIndexError
 from retrieval.retriever import InvalidSearchError
 from server.jobs import JobNotFoundError
 from server.wiring import ModelNotInstalledError

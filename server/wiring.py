@@ -246,9 +246,8 @@ class Services:
         see half-initialised modules (numpy's typing) and fail.
         """
         with self._lock:
-            self.index.list_collections()
+            self.index.check()  # opens the store; repairs what a crash damaged
             for component in (self.embedder, self.generator):
                 warm = getattr(component, "warm_up", None)
                 if callable(warm):
                     warm()
-            self.index.check()  # repairs what a crash damaged before the first request

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from retrieval import recovery
-from retrieval.index import ChromaIndex, DamagedIndexError, open_chroma_client
+from retrieval.index import ChromaIndex, open_chroma_client
 from retrieval.keyword import KeywordIndex
+from retrieval.recovery import DamagedIndexError
 from retrieval.types import Chunk, DocumentRecord
 from tests.fakes import FakeEmbedder
 from tests.retrieval.test_index import make_chunks
