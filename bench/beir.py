@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.report import Result
-from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.chroma import open_chroma_client
+from retrieval.index import ChromaIndex
 from retrieval.types import Chunk, DocumentRecord
 from server.settings import Settings
 from server.wiring import Services
@@ -88,9 +89,8 @@ def run_beir(*, data: Path, quick: bool) -> Result:
         index = ChromaIndex(client=open_chroma_client(path=Path(tmp) / "chroma"),
                             embedder_name="bench")  # fmt: skip
         chunks = [Chunk(id=i, text=corpus[i], source=i, version="v") for i in ids]
-        index.upsert("scifact", chunks, doc_vectors.tolist())
-        for i in ids:
-            index.put_document("scifact", DocumentRecord(i, "v", 1, 1, "now"))
+        records = [DocumentRecord(i, "v", 1, 1, "now") for i in ids]
+        index.publish("scifact", records, chunks, doc_vectors.tolist())
         hnsw = {
             q: [h.chunk.source for h in index.query("scifact", query_vectors[n].tolist(), 10)]
             for n, q in enumerate(query_ids)

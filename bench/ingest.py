@@ -10,7 +10,8 @@ from bench.report import Result
 from ingest.chunking import split_pages
 from ingest.loaders import load
 from ingest.pipeline import discover, source_id
-from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.chroma import open_chroma_client
+from retrieval.index import ChromaIndex
 from retrieval.types import DocumentRecord
 from server.settings import Settings
 from server.wiring import Services
@@ -40,10 +41,8 @@ def _measure(services: Services, files: list[Path], home: Path) -> dict[str, flo
     started = time.perf_counter()
     offset = 0
     for (path, pages), doc in zip(parsed, chunks, strict=True):
-        index.upsert("stages", doc, vectors[offset : offset + len(doc)])
-        index.put_document(
-            "stages", DocumentRecord(source_id(path), "bench", len(pages), len(doc), "now")
-        )
+        record = DocumentRecord(source_id(path), "bench", len(pages), len(doc), "now")
+        index.publish("stages", [record], doc, vectors[offset : offset + len(doc)])
         offset += len(doc)
     store_s = time.perf_counter() - started
     pipeline = Services(

@@ -62,9 +62,7 @@ def run_scale(*, data: Path, quick: bool) -> Result:
         records: list[DocumentRecord] = []
 
         def flush() -> None:
-            index.upsert("scale", batch, [vectors[c.text] for c in batch])
-            for record in records:
-                index.put_document("scale", record)
+            index.publish("scale", records, batch, [vectors[c.text] for c in batch])
             batch.clear()
             records.clear()
 

@@ -21,8 +21,9 @@ from typing import Protocol, TypeVar
 from ingest.chunking import split_pages
 from ingest.isolation import WorkerPool, worker_pool
 from ingest.loaders import LoadError, Page, file_format, load, load_pdf, read_bytes
+from retrieval.chroma import validate_collection_name
 from retrieval.embedder import Embedder
-from retrieval.index import ChromaIndex, validate_collection_name
+from retrieval.index import ChromaIndex
 from retrieval.types import Chunk, DocumentRecord
 
 logger = logging.getLogger(__name__)
@@ -322,10 +323,8 @@ class Ingestor:
         todo = [c for c in parsed.chunks if c.text not in known]
         fresh = self._embedder.embed_documents([c.text for c in todo])
         vectors = known | {c.text: v for c, v in zip(todo, fresh, strict=True)}
-        self._index.upsert(collection, parsed.chunks, [vectors[c.text] for c in parsed.chunks])
-        self._index.put_document(collection, _record(parsed))  # the switch to this version
-        removed = self._index.delete_chunks(
-            collection, parsed.source, keep_version=parsed.content_hash
+        removed = self._index.publish(
+            collection, [_record(parsed)], parsed.chunks, [vectors[c.text] for c in parsed.chunks]
         )
         logger.info("%s: %d chunks stored, %d removed", name, len(parsed.chunks), removed)
         return FileResult(name, chunks_added=len(parsed.chunks), chunks_removed=removed)

@@ -1,142 +1,20 @@
-"""The vector index: named Chroma collections of chunks (the only module that imports chromadb)."""
+"""The chunk index: named collections of chunks with their vectors and keywords, of which only
+each document's current version is visible."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
-import re
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+from retrieval.catalog import Catalog
+from retrieval.chroma import ChromaStore, CollectionNotFoundError, to_chunk, to_metadata
 from retrieval.filters import SearchFilter
 from retrieval.keyword import KeywordIndex
-from retrieval.recovery import DamagedIndexError, Embed, VectorRepair
-from retrieval.types import Chunk, DocumentRecord, MetadataValue, ScoredChunk
+from retrieval.recovery import DamagedIndexError, Embed
+from retrieval.types import Chunk, DocumentRecord, ScoredChunk
 
 logger = logging.getLogger(__name__)
-
-# Chroma's own rule for collection names, stated so we can explain it before Chroma refuses.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
-_EMBEDDER_KEY = "ragqa:embedder"
-_RESERVED = {"source", "page", "start", "version"}
-# Each collection's document catalogue lives in a companion collection with this suffix.
-CATALOG_SUFFIX = "__catalog"
-
-
-class CollectionNotFoundError(Exception):
-    """The collection asked for does not exist, or holds no chunks."""
-
-    def __init__(self, collection: str, *, empty: bool = False) -> None:
-        state = "is empty" if empty else "does not exist"
-        super().__init__(
-            f"Collection {collection!r} {state}. Add documents first: "
-            f"ragqa ingest PATH --collection {collection}"
-        )
-        self.collection = collection
-        self.empty = empty
-
-
-class DocumentNotFoundError(Exception):
-    """The document asked for is not in the collection's catalogue."""
-
-    def __init__(self, collection: str, source: str) -> None:
-        super().__init__(
-            f"No document {source!r} in collection {collection!r}; "
-            f"`ragqa documents --collection {collection}` lists them."
-        )
-
-
-class EmbedderMismatchError(Exception):
-    """The collection was built with a different embedding model than the one configured."""
-
-
-class InvalidCollectionNameError(ValueError):
-    """A collection name that Chroma would refuse."""
-
-
-def validate_collection_name(name: str) -> str:
-    """Return `name` if it is a valid collection name, else raise with the rule spelled out."""
-    if not _NAME.match(name) or ".." in name or len(name) > 512 - len(CATALOG_SUFFIX):
-        raise InvalidCollectionNameError(
-            f"Invalid collection name {name!r}: use 3-500 letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit."
-        )
-    if name.endswith(CATALOG_SUFFIX):
-        raise InvalidCollectionNameError(
-            f"Invalid collection name {name!r}: names ending in {CATALOG_SUFFIX!r} are reserved."
-        )
-    return name
-
-
-def open_chroma_client(
-    *, path: Path | None = None, host: str | None = None, port: int = 8000, ssl: bool = False
-) -> Any:
-    """Open an embedded store at `path`, or a Chroma server at `host`; telemetry is off."""
-    import chromadb
-
-    settings = chromadb.Settings(anonymized_telemetry=False)
-    if host:
-        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
-    if path is None:
-        return chromadb.EphemeralClient(settings=settings)
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
-
-
-def _unit_vectors(texts: Sequence[str]) -> list[list[float]]:
-    return [[1.0] for _ in texts]  # the catalogue's records are found by id, never by vector
-
-
-def _is_damage(error: Exception) -> bool:
-    """Whether Chroma failed because a collection's HNSW files are unreadable."""
-    from chromadb.errors import InternalError
-
-    text = str(error).lower()
-    return isinstance(error, InternalError) and ("hnsw" in text or "error finding id" in text)
-
-
-def _to_metadata(chunk: Chunk) -> dict[str, MetadataValue]:
-    metadata: dict[str, MetadataValue] = {
-        k: v for k, v in chunk.metadata.items() if k not in _RESERVED
-    }
-    metadata["source"] = chunk.source
-    metadata["start"] = chunk.start
-    metadata["version"] = chunk.version
-    if chunk.page is not None:
-        metadata["page"] = chunk.page
-    return metadata
-
-
-def _to_chunk(chunk_id: str, text: str, metadata: dict[str, Any]) -> Chunk:
-    extra = {k: v for k, v in metadata.items() if k not in _RESERVED}
-    page = metadata.get("page")
-    return Chunk(
-        id=chunk_id,
-        text=text,
-        source=str(metadata["source"]),
-        page=int(page) if page is not None else None,
-        start=int(metadata.get("start", 0)),
-        version=str(metadata.get("version", "")),
-        metadata=extra,
-    )
-
-
-def _record_id(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:32]
-
-
-def _to_record(metadata: dict[str, Any]) -> DocumentRecord:
-    return DocumentRecord(
-        source=str(metadata["source"]),
-        content_hash=str(metadata["content_hash"]),
-        pages=int(metadata["pages"]),
-        chunks=int(metadata["chunks"]),
-        ingested_at=str(metadata["ingested_at"]),
-        status=str(metadata.get("status", "ready")),
-        error=str(metadata.get("error", "")),
-    )
 
 
 class ChromaIndex:
@@ -157,98 +35,21 @@ class ChromaIndex:
     ) -> None:
         """`embed` (the embedder's embed_documents) rebuilds vectors an interrupted write
         damaged; without it such a collection raises DamagedIndexError."""
-        self._client = client
-        self._embedder_name = embedder_name
+        self._store = ChromaStore(client=client, embedder_name=embedder_name, embed=embed)
+        self._catalog = Catalog(self._store)
         self._keyword = keyword or KeywordIndex()
-        self._embed = embed
-        self._repair = VectorRepair(self)
 
     def _collection(self, name: str, *, create: bool = False) -> Any:
-        from chromadb.errors import NotFoundError
-
-        validate_collection_name(name)
-        if create:
-            # embedding_function=None: we always pass our own vectors, and Chroma's default
-            # function would download a model.
-            collection = self._client.get_or_create_collection(
-                name,
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={_EMBEDDER_KEY: self._embedder_name},
-            )
-        else:
-            try:
-                collection = self._client.get_collection(name, embedding_function=None)
-            except NotFoundError:
-                raise CollectionNotFoundError(name) from None
-        recorded = (collection.metadata or {}).get(_EMBEDDER_KEY)
-        if recorded is not None and recorded != self._embedder_name:
-            raise EmbedderMismatchError(
-                f"Collection {name!r} was built with the embedder {recorded!r}, but "
-                f"{self._embedder_name!r} is configured. Set RAGQA_EMBEDDER__MODEL={recorded} "
-                f"or re-ingest into a new collection."
-            )
-        return self._repair.healthy(collection, self._embed)
-
-    def _catalog(self, name: str, *, create: bool = False) -> Any | None:
-        from chromadb.errors import NotFoundError
-
-        validate_collection_name(name)
-        if create:
-            catalog = self._client.get_or_create_collection(
-                name + CATALOG_SUFFIX, embedding_function=None
-            )
-        else:
-            try:
-                catalog = self._client.get_collection(
-                    name + CATALOG_SUFFIX, embedding_function=None
-                )
-            except NotFoundError:
-                return None
-        return self._repair.healthy(catalog, _unit_vectors)
+        return self._store.chunks(name, create=create)
 
     def batch_size(self) -> int:
         """The most records Chroma takes in one call."""
-        return int(self._client.get_max_batch_size())
-
-    # ------------------------------------------------------------------ for VectorRepair
-
-    def persist_root(self) -> Path | None:
-        """The folder of an embedded store; None for a Chroma server or an in-memory store."""
-        settings = self._client.get_settings()
-        if not settings.is_persistent or not settings.persist_directory:
-            return None
-        return Path(settings.persist_directory)
-
-    def probe(self, collection: Any) -> str | None:
-        """Chroma's error if reading the collection's vectors fails as damaged ones do."""
-        try:
-            collection.get(limit=1, include=[])  # reads the vectors' index in
-        except Exception as error:
-            if not _is_damage(error):
-                raise
-            return str(error)
-        return None
-
-    def handle(self, name: str) -> Any:
-        """A fresh handle on a Chroma collection, by its name in Chroma."""
-        return self._client.get_collection(name, embedding_function=None)
-
-    def reopen(self, name: str, while_closed: Callable[[], object]) -> Any:
-        """Close the embedded store, run `while_closed`, reopen; a new handle on `name`.
-
-        Chroma keeps open indexes in memory, so their files may only change while it is closed.
-        """
-        root = self.persist_root()
-        self._client.close()
-        while_closed()
-        self._client = open_chroma_client(path=root)
-        return self.handle(name)
+        return self._store.batch_size()
 
     @property
     def repaired(self) -> list[str]:
         """The collections this index has repaired, in order."""
-        return list(self._repair.repaired)
+        return self._store.repaired
 
     def check(self) -> list[str]:
         """Check every collection's vectors now, repairing damaged ones; return those repaired.
@@ -258,8 +59,7 @@ class ChromaIndex:
         """
         for name in self.list_collections():
             try:
-                self._collection(name)
-                self._catalog(name)
+                self._store.check(name)
             except DamagedIndexError as error:
                 logger.error("%s", error)
         return self.repaired
@@ -268,8 +68,7 @@ class ChromaIndex:
 
     def list_collections(self) -> list[str]:
         """Names of all collections, sorted."""
-        names = (c.name for c in self._client.list_collections())
-        return sorted(n for n in names if not n.endswith(CATALOG_SUFFIX))
+        return self._store.names()
 
     def count(self, collection: str) -> int:
         """Number of stored chunks in a collection (raises if it does not exist)."""
@@ -277,17 +76,7 @@ class ChromaIndex:
 
     def delete_collection(self, collection: str) -> None:
         """Remove a collection, its chunks and its catalogue."""
-        from chromadb.errors import NotFoundError
-
-        validate_collection_name(collection)
-        try:  # a clear error if it does not exist; no vector check, they are about to go
-            self._client.get_collection(collection, embedding_function=None)
-        except NotFoundError:
-            raise CollectionNotFoundError(collection) from None
-        for name in (collection + CATALOG_SUFFIX, collection):  # catalogue first: hides all
-            with contextlib.suppress(NotFoundError):
-                self._client.delete_collection(name)
-            self._repair.forget(name)
+        self._store.delete(collection)
         self._keyword.drop(collection)
 
     # ------------------------------------------------------------------ chunks
@@ -305,7 +94,7 @@ class ChromaIndex:
             target.upsert(
                 ids=[c.id for c in part],
                 documents=[c.text for c in part],
-                metadatas=[_to_metadata(c) for c in part],
+                metadatas=[to_metadata(c) for c in part],
                 embeddings=[list(e) for e in embeddings[i : i + batch]],
             )
         self._keyword.add(collection, chunks)
@@ -347,12 +136,7 @@ class ChromaIndex:
         stale = self.chunk_ids(collection, source) - (
             self.chunk_ids(collection, source, keep_version) if keep_version else set()
         )
-        if stale:
-            target = self._collection(collection)
-            ids = sorted(stale)
-            for i in range(0, len(ids), self.batch_size()):
-                target.delete(ids=ids[i : i + self.batch_size()])
-            self._keyword.delete(collection, ids)
+        self._delete_ids(collection, sorted(stale))
         return len(stale)
 
     def sweep(self, collection: str) -> int:
@@ -394,7 +178,7 @@ class ChromaIndex:
         while (found := target.get(include=["documents", "metadatas"], limit=batch,
                                    offset=offset))["ids"]:  # fmt: skip
             rows = zip(found["ids"], found["documents"], found["metadatas"], strict=True)
-            chunks += [_to_chunk(i, text, dict(meta)) for i, text, meta in rows]
+            chunks += [to_chunk(i, text, dict(meta)) for i, text, meta in rows]
             offset += len(found["ids"])
         logger.info("rebuilding the keyword index of %r from %d chunks", collection, len(chunks))
         self._keyword.replace(collection, chunks)
@@ -421,7 +205,7 @@ class ChromaIndex:
         wanted = min(stored, k + max(4, k // 2))  # a little extra for invisible versions
         while True:
             hits = self._nearest(target, embedding, wanted, clause)
-            current = self._current_versions(collection, {h.chunk.source for h in hits})
+            current = self._catalog.current_versions(collection, {h.chunk.source for h in hits})
             visible = [h for h in hits if current.get(h.chunk.source) == h.chunk.version]
             if len(visible) >= k or wanted >= stored or len(hits) < wanted:
                 return visible[:k]
@@ -439,7 +223,7 @@ class ChromaIndex:
         while True:
             hits = self._keyword.search(collection, question, wanted, where_sql=where_sql,
                                         params=params)  # fmt: skip
-            current = self._current_versions(collection, {c.source for c, _ in hits})
+            current = self._catalog.current_versions(collection, {c.source for c, _ in hits})
             visible = [(c, s) for c, s in hits if current.get(c.source) == c.version]
             if len(visible) >= k or len(hits) < wanted:
                 return visible[:k]
@@ -463,58 +247,60 @@ class ChromaIndex:
             strict=True,
         )
         return [
-            ScoredChunk(chunk=_to_chunk(i, doc, dict(meta)), score=1.0 - float(dist))
+            ScoredChunk(chunk=to_chunk(i, doc, dict(meta)), score=1.0 - float(dist))
             for i, doc, meta, dist in rows
         ]
 
     # ------------------------------------------------------------------ catalogue
 
-    def _current_versions(self, collection: str, sources: Iterable[str]) -> dict[str, str]:
-        catalog = self._catalog(collection)
-        wanted = [_record_id(s) for s in sources]
-        if catalog is None or not wanted:
-            return {}
-        found = catalog.get(ids=wanted, include=["metadatas"])
-        return {
-            str(m["source"]): str(m["content_hash"])
-            for m in found["metadatas"]
-            if m.get("status", "ready") == "ready"
-        }
-
     def documents(self, collection: str) -> dict[str, DocumentRecord]:
         """Every document in the catalogue, by source (empty if the collection is new)."""
-        catalog = self._catalog(collection)
-        if catalog is None:
-            return {}
-        records = [_to_record(dict(m)) for m in catalog.get(include=["metadatas"])["metadatas"]]
-        return {r.source: r for r in sorted(records, key=lambda r: r.source)}
+        return self._catalog.documents(collection)
 
     def put_document(self, collection: str, record: DocumentRecord) -> None:
         """Record a document version: from this moment its chunks are the visible ones."""
-        self._collection(collection, create=True)
-        catalog: Any = self._catalog(collection, create=True)
-        metadata: dict[str, MetadataValue] = {
-            "source": record.source,
-            "content_hash": record.content_hash,
-            "pages": record.pages,
-            "chunks": record.chunks,
-            "ingested_at": record.ingested_at,
-            "status": record.status,
-        }
-        if record.error:
-            metadata["error"] = record.error
-        catalog.upsert(
-            ids=[_record_id(record.source)],
-            embeddings=[[1.0]],
-            documents=[record.source],
-            metadatas=[metadata],
+        self._catalog.put(collection, record)
+
+    def publish(
+        self,
+        collection: str,
+        records: Sequence[DocumentRecord],
+        chunks: Sequence[Chunk],
+        embeddings: Sequence[Sequence[float]],
+    ) -> int:
+        """Make `chunks` the visible versions of the documents `records` name; return how many
+        chunks of their old versions were removed.
+
+        The new versions are stored beside the old ones, the catalogue switches to them, then
+        the old ones are deleted: a crash at any step leaves one whole version of each
+        document visible, never both or neither (the next ingest's sweep removes leftovers).
+        """
+        self.upsert(collection, chunks, embeddings)
+        for record in records:
+            self._catalog.put(collection, record)
+        current = {r.source: r.content_hash for r in records}
+        if not current:
+            return 0
+        found = self._collection(collection).get(
+            where={"source": {"$in": sorted(current)}}, include=["metadatas"]
         )
+        stale = [
+            chunk_id
+            for chunk_id, meta in zip(found["ids"], found["metadatas"], strict=True)
+            if meta.get("version") != current[str(meta["source"])]
+        ]
+        self._delete_ids(collection, stale)
+        return len(stale)
+
+    def _delete_ids(self, collection: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        target, batch = self._collection(collection), self.batch_size()
+        for i in range(0, len(ids), batch):
+            target.delete(ids=list(ids[i : i + batch]))
+        self._keyword.delete(collection, ids)
 
     def remove_document(self, collection: str, source: str) -> int:
         """Remove a document: hidden at once, then its chunks deleted. Returns chunks removed."""
-        catalog = self._catalog(collection)
-        known = catalog is not None and catalog.get(ids=[_record_id(source)])["ids"]
-        if not known:
-            raise DocumentNotFoundError(collection, source)
-        catalog.delete(ids=[_record_id(source)])  # type: ignore[union-attr]
+        self._catalog.remove(collection, source)
         return self.delete_chunks(collection, source)

@@ -8,8 +8,9 @@ Only the vectors are lost, and they are derived data: the repair sets the folder
 then starts an empty index and replays what its log still holds) and re-embeds every record.
 A marker file, written first and removed last, makes an interrupted repair resume.
 
-`VectorRepair` decides and keeps track; its `ChromaIndex` makes the Chroma calls, and the
-functions here handle Chroma's files (so this module does not import chromadb).
+`VectorRepair` decides and keeps track; a `RepairableStore` (retrieval.chroma's ChromaStore)
+makes the Chroma calls, and the functions here handle Chroma's files (so this module does not
+import chromadb, nor anything of ours but this protocol).
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from retrieval.index import ChromaIndex
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 Embed = Callable[[Sequence[str]], list[list[float]]]
@@ -164,11 +162,35 @@ class DamagedIndexError(Exception):
     """A collection's vectors cannot be read, and cannot be rebuilt here."""
 
 
+class RepairableStore(Protocol):
+    """The Chroma calls a repair needs."""
+
+    def batch_size(self) -> int:
+        """The most records Chroma takes in one call."""
+        ...
+
+    def persist_root(self) -> Path | None:
+        """The folder of an embedded store; None for a server or an in-memory store."""
+        ...
+
+    def probe(self, collection: Any) -> str | None:
+        """Chroma's error if reading the collection's vectors fails as damaged ones do."""
+        ...
+
+    def handle(self, name: str) -> Any:
+        """A fresh handle on a Chroma collection, by its name in Chroma."""
+        ...
+
+    def reopen(self, name: str, while_closed: Callable[[], object]) -> Any:
+        """Close the store, run `while_closed`, reopen; a new handle on `name`."""
+        ...
+
+
 class VectorRepair:
     """Checks each collection's vectors the first time this process uses it, and rebuilds those
-    an interrupted write damaged. Thread-safe; owned by the ChromaIndex it calls."""
+    an interrupted write damaged. Thread-safe; owned by the store it calls."""
 
-    def __init__(self, index: ChromaIndex) -> None:
+    def __init__(self, index: RepairableStore) -> None:
         self._index = index
         self._checked: set[str] = set()
         self._unrepaired: dict[str, str] = {}  # damaged collections, and why they stay so

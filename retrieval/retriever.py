@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from retrieval.chroma import CollectionNotFoundError
 from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilter
-from retrieval.index import ChromaIndex, CollectionNotFoundError
+from retrieval.index import ChromaIndex
 from retrieval.reranker import Reranker
 from retrieval.types import Chunk, ScoredChunk
 

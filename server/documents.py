@@ -12,7 +12,7 @@ from werkzeug.utils import secure_filename
 
 from ingest.loaders import file_format
 from ingest.pipeline import FileResult, IngestProgress, IngestReport, source_id
-from retrieval.index import validate_collection_name
+from retrieval.chroma import validate_collection_name
 from server.errors import BadRequestError
 from server.jobs import JobRegistry
 from server.wiring import Services

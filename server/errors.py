@@ -11,14 +11,14 @@ from generation.conversation import InvalidHistoryError
 from generation.generator import GeneratorBusyError, GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
 from generation.rag import InvalidQuestionError
-from retrieval.embedder import EmbedderLoadError
-from retrieval.filters import InvalidFilterError
-from retrieval.index import (
+from retrieval.catalog import DocumentNotFoundError
+from retrieval.chroma import (
     CollectionNotFoundError,
-    DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
 )
+from retrieval.embedder import EmbedderLoadError
+from retrieval.filters import InvalidFilterError
 from retrieval.recovery import DamagedIndexError
 from retrieval.retriever import InvalidSearchError
 from server.jobs import JobNotFoundError

@@ -15,8 +15,9 @@ from generation.prompts import TemplateLibrary
 from generation.rag import Rag
 from generation.remote import OpenAICompatibleGenerator
 from ingest.pipeline import Ingestor
+from retrieval.chroma import open_chroma_client
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
-from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.retriever import Retriever

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from ingest.pipeline import FileResult, Ingestor, source_id
-from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.chroma import open_chroma_client
+from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import FileResult, Ingestor, source_id
-from retrieval.index import ChromaIndex, InvalidCollectionNameError, open_chroma_client
+from retrieval.chroma import InvalidCollectionNameError, open_chroma_client
+from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder
 
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.index import (
-    ChromaIndex,
+from retrieval.catalog import DocumentNotFoundError
+from retrieval.chroma import (
     CollectionNotFoundError,
-    DocumentNotFoundError,
     EmbedderMismatchError,
     InvalidCollectionNameError,
     open_chroma_client,
     validate_collection_name,
 )
+from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.types import Chunk, DocumentRecord
 from tests.fakes import FakeEmbedder
@@ -50,10 +50,13 @@ def record(source: str, version: str = "v1", chunks: int = 1) -> DocumentRecord:
 
 
 def store(index: ChromaIndex, collection: str, chunks: list[Chunk]) -> None:
-    """Upsert chunks and publish their versions, as the ingest pipeline does."""
-    index.upsert(collection, chunks, FakeEmbedder().embed_documents([c.text for c in chunks]))
-    for source, version in {(c.source, c.version) for c in chunks}:
-        index.put_document(collection, record(source, version))
+    """Publish chunks as their documents' visible versions, as the ingest pipeline does."""
+    records = [
+        record(source, version) for source, version in {(c.source, c.version) for c in chunks}
+    ]
+    index.publish(
+        collection, records, chunks, FakeEmbedder().embed_documents([c.text for c in chunks])
+    )
 
 
 @pytest.fixture
@@ -93,7 +96,7 @@ def test_upsert_is_idempotent_and_batched(
     index: ChromaIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chunks = make_chunks(TEXTS)
-    monkeypatch.setattr(index._client, "get_max_batch_size", lambda: 3)
+    monkeypatch.setattr(index._store.client, "get_max_batch_size", lambda: 3)
     store(index, "docs", chunks)
     store(index, "docs", chunks)
     assert index.count("docs") == len(TEXTS)
@@ -239,3 +242,15 @@ def test_sweep_brings_a_partial_keyword_index_back_in_step(tmp_path: Path) -> No
     assert index.keyword_count("docs") == len(TEXTS)
     [(hit, _)] = index.keyword_query("docs", "volunteers", 1)
     assert hit == chunks[0]
+
+
+def test_publish_switches_each_document_and_removes_its_old_version(index: ChromaIndex) -> None:
+    old = make_chunks(TEXTS[:4], "/a.txt", "old") + make_chunks(TEXTS[4:], "/b.txt", "old")
+    store(index, "docs", old)
+    new = make_chunks([t.upper() for t in TEXTS[:4]], "/a.txt", "new")
+    vectors = FakeEmbedder().embed_documents([c.text for c in new])
+    assert index.publish("docs", [record("/a.txt", "new", 4)], new, vectors) == 4
+    assert index.chunk_ids("docs", "/a.txt") == {c.id for c in new}
+    assert len(index.chunk_ids("docs", "/b.txt", "old")) == len(TEXTS) - 4  # untouched
+    assert index.documents("docs")["/a.txt"].content_hash == "new"
+    assert index.keyword_count("docs") == index.count("docs") == len(TEXTS)

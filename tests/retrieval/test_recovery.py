@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from retrieval import recovery
-from retrieval.index import ChromaIndex, open_chroma_client
+from retrieval.chroma import open_chroma_client
+from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.recovery import DamagedIndexError
 from retrieval.types import Chunk, DocumentRecord
@@ -36,11 +37,11 @@ def chunks_of(source: int, version: str) -> list[Chunk]:
 
 def publish(index: ChromaIndex, chunks: list[Chunk]) -> None:
     """Store one document's chunks and make them its visible version, as ingest does."""
-    index.upsert("docs", chunks, FakeEmbedder().embed_documents([c.text for c in chunks]))
     record = DocumentRecord(chunks[0].source, chunks[0].version, pages=1, chunks=len(chunks),
                             ingested_at="2026-12-01")  # fmt: skip
-    index.put_document("docs", record)
-    index.delete_chunks("docs", chunks[0].source, keep_version=chunks[0].version)
+    index.publish(
+        "docs", [record], chunks, FakeEmbedder().embed_documents([c.text for c in chunks])
+    )
 
 
 @pytest.fixture(scope="module")

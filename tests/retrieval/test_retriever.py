@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.chroma import CollectionNotFoundError, open_chroma_client
 from retrieval.filters import SearchFilter
-from retrieval.index import ChromaIndex, CollectionNotFoundError, open_chroma_client
+from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.retriever import InvalidSearchError, Retriever
 from retrieval.types import ScoredChunk

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from retrieval import recovery
-from retrieval.index import open_chroma_client
+from retrieval.chroma import open_chroma_client
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
