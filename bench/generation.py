@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.report import Result
-from generation.generator import HFGenerator, Message, quantize_int8
+from generation.generator import Message
+from generation.loading import quantize_int8
+from generation.local import HFGenerator
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services, resolve_generator
@@ -160,14 +162,14 @@ def run_generation(*, data: Path, quick: bool) -> Result:
     """Speed of the packaged generator (float32, bfloat16, int8) and the server's overhead.
 
     Every model computation runs on the services' model thread, as in the server (see
-    retrieval.compute): from any other thread torch's kernels would get fewer cores.
+    retrieval.model_thread): from any other thread torch's kernels would get fewer cores.
     """
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
         settings = Settings(home=Path(tmp), _env_file=None)
         base = Services(settings)
 
         def on_model(fn: Callable[[], T]) -> T:
-            return base.model_thread.submit(fn).result()
+            return base.model_thread.run(fn, bounded=False)
 
         return _measure(data, settings, base, on_model, quick=quick)
 
@@ -254,7 +256,7 @@ def _prefix_cache_gain(
     KV cache (median; the cache is warm after the first prompt)."""
     plain = HFGenerator(model=resolve_generator(settings.generator.model),
                         cache_dir=settings.model_cache_dir, prefix_cache=False,
-                        executor=base.model_thread)  # fmt: skip
+                        model_thread=base.model_thread)  # fmt: skip
     times: dict[str, list[float]] = {"cached": [], "plain": []}
     for _ in range(2):
         for messages, _ in calls:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from generation.generator import Generation, GeneratorLoadError, Message, PromptTooLongError
+from retrieval.model_thread import Emit, ModelThread
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,9 @@ class RemoteGeneratorError(GeneratorLoadError):
 
 
 class OpenAICompatibleGenerator:
-    """Chat completions over HTTP, plain or streamed (server-sent events)."""
+    """Chat completions over HTTP, plain or streamed (server-sent events). Requests go one at
+    a time through a ModelThread, so a remote model gets the same bounded wait and busy error
+    as a local one (the server gives it a thread of its own, apart from the embedder's)."""
 
     def __init__(
         self,
@@ -38,7 +42,10 @@ class OpenAICompatibleGenerator:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         timeout_s: float = 300.0,
+        model_thread: ModelThread | None = None,
     ) -> None:
+        # Its own by default: a remote call must not wait behind (or hold up) local models.
+        self._model_thread = model_thread or ModelThread(name="ragqa-remote")
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._api_key = api_key
@@ -46,6 +53,9 @@ class OpenAICompatibleGenerator:
         self._max_new_tokens = max_new_tokens
         self._temperature = temperature
         self._timeout_s = timeout_s
+
+    def warm_up(self) -> None:
+        """Nothing to load: the endpoint is asked on the first question."""
 
     @property
     def context_window(self) -> int:
@@ -106,8 +116,8 @@ class OpenAICompatibleGenerator:
         stop: Sequence[str] = (),
     ) -> Generation:
         """The whole reply in one response."""
-        with self._open(self._body(messages, max_new_tokens, stop, stream=False)) as response:
-            data = json.loads(response.read())
+        body = self._body(messages, max_new_tokens, stop, stream=False)
+        data = self._model_thread.run(lambda: self._post(body))
         try:
             text = data["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
@@ -121,6 +131,10 @@ class OpenAICompatibleGenerator:
             completion_tokens=int(usage.get("completion_tokens") or 0),
         )
 
+    def _post(self, body: bytes) -> Any:
+        with self._open(body) as response:
+            return json.loads(response.read())
+
     def stream(
         self,
         messages: Sequence[Message],
@@ -129,18 +143,30 @@ class OpenAICompatibleGenerator:
         stop: Sequence[str] = (),
     ) -> Iterator[str]:
         """The reply piece by piece, from the server's event stream."""
-        with self._open(self._body(messages, max_new_tokens, stop, stream=True)) as response:
-            for raw in response:
-                line = raw.decode("utf-8").strip()
-                if not line.startswith("data:"):
-                    continue
-                payload = line[len("data:") :].strip()
-                if payload == "[DONE]":
-                    return
-                chunk = json.loads(payload)
-                if "error" in chunk:
-                    raise RemoteGeneratorError(f"The generator failed: {chunk['error']!r}"[:400])
-                for choice in chunk.get("choices", []):
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        yield piece
+        body = self._body(messages, max_new_tokens, stop, stream=True)
+
+        def produce(emit: Emit[str], cancelled: threading.Event) -> None:
+            with self._open(body) as response:
+                for raw in response:
+                    if cancelled.is_set() or not self._emit_line(raw, emit):
+                        return
+
+        yield from self._model_thread.stream(produce)
+
+    @staticmethod
+    def _emit_line(raw: bytes, emit: Emit[str]) -> bool:
+        """Emit the text of one event-stream line; False at the end of the stream."""
+        line = raw.decode("utf-8").strip()
+        if not line.startswith("data:"):
+            return True
+        payload = line[len("data:") :].strip()
+        if payload == "[DONE]":
+            return False
+        chunk = json.loads(payload)
+        if "error" in chunk:
+            raise RemoteGeneratorError(f"The generator failed: {chunk['error']!r}"[:400])
+        for choice in chunk.get("choices", []):
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                emit(piece)
+        return True

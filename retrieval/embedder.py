@@ -6,11 +6,10 @@ import copy
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from functools import partial
 from typing import Any, Protocol
 
-from retrieval.compute import run_on
+from retrieval.model_thread import ModelThread, default_model_thread
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +24,10 @@ class Embedder(Protocol):
     @property
     def model_name(self) -> str:
         """The name recorded beside every collection built with this embedder."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first call."""
         ...
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
@@ -77,9 +80,9 @@ class SentenceTransformerEmbedder:
         model_name: str | None = None,
         device: str = "cpu",
         batch_size: int = 32,
-        executor: Executor | None = None,
+        model_thread: ModelThread | None = None,
     ) -> None:
-        self._executor = executor
+        self._model_thread = model_thread or default_model_thread()
         self._model_path = model
         self._model_name = model_name or model
         self._device = device
@@ -93,8 +96,8 @@ class SentenceTransformerEmbedder:
         return self._model_name
 
     def _load(self) -> Any:
-        return run_on(
-            self._executor, lambda: _load_sentence_transformer(self._model_path, self._device)
+        return self._model_thread.run(
+            lambda: _load_sentence_transformer(self._model_path, self._device), bounded=False
         )
 
     def warm_up(self) -> None:
@@ -120,7 +123,17 @@ class SentenceTransformerEmbedder:
             return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed texts in batches; vectors are L2-normalised so dot product = cosine."""
+        """Embed texts in batches; vectors are L2-normalised so dot product = cosine.
+
+        Batch work (ingest, repair): it waits its turn on the model thread however busy.
+        """
+        return self._embed(texts, bounded=False)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query (a request: busy beyond the model thread's waiting limit)."""
+        return self._embed([text], bounded=True)[0]
+
+    def _embed(self, texts: Sequence[str], *, bounded: bool) -> list[list[float]]:
         if not texts:
             return []
         model = self._load()
@@ -142,9 +155,5 @@ class SentenceTransformerEmbedder:
         vectors: list[list[float]] = []
         for i in range(0, len(texts), step):
             part = list(texts[i : i + step])
-            vectors += run_on(self._executor, partial(encode, part))
+            vectors += self._model_thread.run(partial(encode, part), bounded=bounded)
         return vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        """Embed one query."""
-        return self.embed_documents([text])[0]

@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from typing import Any, Protocol
 
-from retrieval.compute import run_on
+from retrieval.model_thread import ModelThread, default_model_thread
 
 logger = logging.getLogger(__name__)
 
 
 class Reranker(Protocol):
     """Scores (question, passage) pairs; higher is more relevant."""
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question."""
+        ...
 
     def rerank(self, question: str, texts: Sequence[str]) -> list[float]:
         """One relevance score per text."""
@@ -26,9 +29,9 @@ class CrossEncoderReranker:
 
     def __init__(
         self, *, model: str, device: str = "cpu", batch_size: int = 32,
-        executor: Executor | None = None,
+        model_thread: ModelThread | None = None,
     ) -> None:  # fmt: skip
-        self._executor = executor
+        self._model_thread = model_thread or default_model_thread()
         self._model_id = model
         self._device = device
         self._batch_size = batch_size
@@ -45,8 +48,8 @@ class CrossEncoderReranker:
                 from sentence_transformers import CrossEncoder
 
                 logger.info("loading reranker %s", self._model_id)
-                self._model = run_on(
-                    self._executor, lambda: CrossEncoder(self._model_id, device=self._device)
+                self._model = self._model_thread.run(
+                    lambda: CrossEncoder(self._model_id, device=self._device), bounded=False
                 )
             return self._model
 
@@ -55,7 +58,7 @@ class CrossEncoderReranker:
         if not texts:
             return []
         model = self._load()
-        scores = run_on(self._executor, lambda: model.predict(
+        scores = self._model_thread.run(lambda: model.predict(
             [(question, t) for t in texts], batch_size=self._batch_size, show_progress_bar=False
         ))  # fmt: skip
         return [float(x) for x in scores]

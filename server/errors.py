@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from generation.conversation import InvalidHistoryError
-from generation.generator import GeneratorBusyError, GeneratorLoadError, PromptTooLongError
+from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
 from generation.rag import InvalidQuestionError
 from retrieval.catalog import DocumentNotFoundError
@@ -19,6 +19,7 @@ from retrieval.chroma import (
 )
 from retrieval.embedder import EmbedderLoadError
 from retrieval.filters import InvalidFilterError
+from retrieval.model_thread import ModelBusyError
 from retrieval.recovery import DamagedIndexError
 from retrieval.retriever import InvalidSearchError
 from server.jobs import JobNotFoundError
@@ -48,7 +49,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (ModelNotInstalledError, 503, "model_not_installed"),
     (EmbedderLoadError, 503, "model_unavailable"),
     (GeneratorLoadError, 503, "model_unavailable"),
-    (GeneratorBusyError, 503, "busy"),
+    (ModelBusyError, 503, "busy"),
     (DamagedIndexError, 503, "index_damaged"),
 )
 

@@ -6,11 +6,11 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from generation.generator import Generator, HFGenerator
+from generation.generator import Generator
+from generation.local import HFGenerator
 from generation.prompts import TemplateLibrary
 from generation.rag import Rag
 from generation.remote import OpenAICompatibleGenerator
@@ -19,7 +19,8 @@ from retrieval.chroma import open_chroma_client
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
-from retrieval.reranker import CrossEncoderReranker
+from retrieval.model_thread import ModelThread
+from retrieval.reranker import CrossEncoderReranker, Reranker
 from retrieval.retriever import Retriever
 from server.settings import BUILTIN_EMBEDDER, BUILTIN_GENERATOR, Settings
 
@@ -86,12 +87,14 @@ class Services:
             return value
 
     @property
-    def model_thread(self) -> ThreadPoolExecutor:
-        """The one thread that runs all model work (see retrieval.compute for why)."""
-        return self._get(
-            "model_thread",
-            lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragqa-model"),
-        )
+    def model_thread(self) -> ModelThread:
+        """The one thread that runs all model work, with the bounded wait in front of it (see
+        retrieval.model_thread for why)."""
+        return self._get("model_thread", lambda: self._new_model_thread("ragqa-model"))
+
+    def _new_model_thread(self, name: str) -> ModelThread:
+        s = self.settings.generator
+        return ModelThread(max_waiting=s.max_waiting, wait_timeout_s=s.wait_timeout_s, name=name)
 
     @property
     def embedder(self) -> Embedder:
@@ -104,7 +107,7 @@ class Services:
                 model_name=s.model,
                 device=s.device,
                 batch_size=s.batch_size,
-                executor=self.model_thread,
+                model_thread=self.model_thread,
             ),
         )
 
@@ -124,6 +127,8 @@ class Services:
                 max_new_tokens=s.max_new_tokens,
                 temperature=s.temperature,
                 timeout_s=s.timeout_s,
+                # Its own thread: remote calls queue alike, without holding up the embedder.
+                model_thread=self._new_model_thread("ragqa-remote"),
             )
         return HFGenerator(
             model=resolve_generator(s.model),
@@ -132,13 +137,11 @@ class Services:
             temperature=s.temperature,
             threads=s.threads,
             context_window=s.context_window,
-            executor=self.model_thread,
+            model_thread=self.model_thread,
             quantize=s.quantize,
             dtype=s.dtype,
             prefix_cache=s.prefix_cache,
             device=s.device,
-            max_waiting=s.max_waiting,
-            wait_timeout_s=s.wait_timeout_s,
         )
 
     def _chroma_client(self) -> Any:
@@ -209,13 +212,24 @@ class Services:
                 keyword_weight=r.keyword_weight,
                 fusion=r.fusion,
                 mmr_lambda=r.mmr_lambda,
-                reranker=CrossEncoderReranker(
+                reranker=self.reranker,
+            ),
+        )
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The cross-encoder reranker, if one is configured."""
+        r = self.settings.retrieval
+        return self._get(
+            "reranker",
+            lambda: (
+                CrossEncoderReranker(
                     model=r.reranker,
                     device=self.settings.embedder.device,
-                    executor=self.model_thread,
+                    model_thread=self.model_thread,
                 )
                 if r.reranker
-                else None,
+                else None
             ),
         )
 
@@ -241,14 +255,14 @@ class Services:
         )
 
     def warm_up(self) -> None:
-        """Open the store and load both models now (each component that can warm up does).
+        """Open the store and load every model now: embedder, generator and reranker.
 
         Requests wait for this: two threads importing torch and chromadb at the same time can
         see half-initialised modules (numpy's typing) and fail.
         """
         with self._lock:
             self.index.check()  # opens the store; repairs what a crash damaged
-            for component in (self.embedder, self.generator):
-                warm = getattr(component, "warm_up", None)
-                if callable(warm):
-                    warm()
+            self.embedder.warm_up()
+            self.generator.warm_up()
+            if self.reranker is not None:
+                self.reranker.warm_up()

@@ -23,6 +23,9 @@ class FakeEmbedder:
     def model_name(self) -> str:
         return self._model_name
 
+    def warm_up(self) -> None:
+        self.warmed = True
+
     def _vector(self, text: str) -> list[float]:
         vector = [0.0] * self.dim
         for word in re.findall(r"[a-z0-9]+", text.lower()):
@@ -59,6 +62,9 @@ class FakeGenerator:
         self.max_new_tokens = max_new_tokens
         self.prompts: list[list[Mapping[str, str]]] = []
         self.stops: list[tuple[str, ...]] = []
+
+    def warm_up(self) -> None:
+        self.warmed = True
 
     def enqueue(self, *replies: str) -> None:
         self.replies.extend(replies)

@@ -8,14 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from generation.generator import (
-    GeneratorBusyError,
-    GeneratorLoadError,
-    HFGenerator,
-    PromptTooLongError,
-    find_gguf,
-    load_causal_lm,
-)
+from generation.generator import GeneratorLoadError, PromptTooLongError
+from generation.loading import find_gguf, load_causal_lm
+from generation.local import HFGenerator
+from retrieval.model_thread import ModelBusyError, ModelThread
 
 pytestmark = pytest.mark.model
 MESSAGES = [
@@ -173,21 +169,19 @@ def test_requests_beyond_the_waiting_limit_are_turned_away(
     tiny_llama: Path, tmp_path: Path
 ) -> None:
     generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=400,
-                            max_waiting=0)  # fmt: skip
+                            model_thread=ModelThread(max_waiting=0))  # fmt: skip
     stream = generator.stream(MESSAGES)
     next(stream)  # generating now, holding the model
-    with pytest.raises(GeneratorBusyError, match="busy"):
+    with pytest.raises(ModelBusyError, match="busy"):
         generator.generate(MESSAGES, max_new_tokens=2)
     stream.close()
     assert generator.generate(MESSAGES, max_new_tokens=2).completion_tokens >= 1
 
 
-def test_all_model_work_runs_on_the_executor_thread(tiny_llama: Path, tmp_path: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+def test_all_model_work_runs_on_the_model_thread(tiny_llama: Path, tmp_path: Path) -> None:
+    model_thread = ModelThread(name="model")
     generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=6,
-                            executor=model_thread)  # fmt: skip
+                            model_thread=model_thread)  # fmt: skip
     model, _ = generator.loaded()
     seen: set[str] = set()
     model.register_forward_pre_hook(lambda *_: seen.add(threading.current_thread().name))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.embedder import EmbedderLoadError, SentenceTransformerEmbedder
+from retrieval.model_thread import ModelThread
 
 pytestmark = pytest.mark.model
 
@@ -34,19 +35,17 @@ def test_missing_model_says_which_setting_to_change(tmp_path: Path) -> None:
         embedder.embed_query("x")
 
 
-def test_embedding_runs_on_the_executor_thread(tiny_embedder: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-    embedder = SentenceTransformerEmbedder(model=str(tiny_embedder), executor=model_thread)
+def test_embedding_runs_on_the_model_thread(tiny_embedder: Path) -> None:
+    model_thread = ModelThread(name="model")
+    embedder = SentenceTransformerEmbedder(model=str(tiny_embedder), model_thread=model_thread)
     plain = SentenceTransformerEmbedder(model=str(tiny_embedder))
     names: list[str] = []
-    original = model_thread.submit
+    original = model_thread.run
 
-    def spying(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return original(lambda: (names.append(threading.current_thread().name), fn())[1])
+    def spying(fn, **kwargs):  # type: ignore[no-untyped-def]
+        return original(lambda: (names.append(threading.current_thread().name), fn())[1], **kwargs)
 
-    model_thread.submit = spying  # type: ignore[method-assign]
+    model_thread.run = spying  # type: ignore[method-assign]
     vectors = embedder.embed_documents(["a cat", "a dog"])
     for got, want in zip(vectors, plain.embed_documents(["a cat", "a dog"]), strict=True):
         assert got == pytest.approx(want, abs=1e-6)

@@ -12,9 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from generation.generator import HFGenerator
+from generation.local import HFGenerator
 from generation.rag import Rag, Request
 from generation.remote import OpenAICompatibleGenerator, RemoteGeneratorError
+from retrieval.model_thread import ModelBusyError, ModelThread
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
@@ -168,3 +169,24 @@ def test_remote_generation_equals_local_on_a_tiny_model(
         remote = OpenAICompatibleGenerator(base_url=url, model="generator", max_new_tokens=12)
         assert remote.generate(MESSAGES).text == local.generate(MESSAGES).text
         assert "".join(remote.stream(MESSAGES)).strip() == local.generate(MESSAGES).text
+
+
+def test_remote_generation_queues_on_its_model_thread_like_local(services: Services) -> None:
+    model_thread = ModelThread(max_waiting=0, wait_timeout_s=5)
+    release, running = threading.Event(), threading.Event()
+
+    def occupy() -> None:
+        running.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=lambda: model_thread.run(occupy))
+    holder.start()
+    assert running.wait(5)
+    with serve(services) as url:
+        remote = OpenAICompatibleGenerator(base_url=url, model="generator",
+                                           model_thread=model_thread)  # fmt: skip
+        with pytest.raises(ModelBusyError, match="busy"):
+            remote.generate(MESSAGES)
+        release.set()
+        holder.join(5)
+        assert remote.generate(MESSAGES).text == "It is in the documents [1]."
