@@ -28,8 +28,8 @@ from bench.report import Result, percentile
 from generation.prompts import Example
 from generation.rag import Request
 from ingest.cleaning import normalize_text
+from ingest.discovery import source_id
 from ingest.loaders import decode
-from ingest.pipeline import source_id
 from server.wiring import Services
 
 MODES = ("closed_book", "few_shot", "rag")

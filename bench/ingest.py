@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bench.report import Result
 from ingest.chunking import split_pages
-from ingest.loaders import load
-from ingest.pipeline import discover, source_id
+from ingest.discovery import discover, source_id
+from ingest.formats import load
 from retrieval.chroma import open_chroma_client
 from retrieval.index import ChromaIndex
 from retrieval.types import DocumentRecord

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bench.report import Result, percentile
 from ingest.cleaning import normalize_text
+from ingest.discovery import source_id
 from ingest.loaders import decode
-from ingest.pipeline import source_id
 from retrieval.types import ScoredChunk
 from server.settings import Settings
 from server.wiring import Services

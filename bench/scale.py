@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench.report import Result, percentile
 from ingest.chunking import split_pages
-from ingest.loaders import load
-from ingest.pipeline import discover, source_id
+from ingest.discovery import discover, source_id
+from ingest.formats import load
 from retrieval.types import Chunk, DocumentRecord
 from server.settings import Settings
 from server.wiring import Services

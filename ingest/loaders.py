@@ -1,4 +1,5 @@
-"""Read files into normalised pages of text (the only module that imports pypdf)."""
+"""Read files into normalised pages of text, one function per format (the only module that
+imports pypdf). `ingest.formats` says which function reads which file."""
 
 from __future__ import annotations
 
@@ -17,14 +18,6 @@ from retrieval.types import MetadataValue
 
 logger = logging.getLogger(__name__)
 
-FORMATS = {
-    ".txt": "text", ".text": "text",
-    ".md": "markdown", ".markdown": "markdown",
-    ".rst": "rst", ".rest": "rst",
-    ".html": "html", ".htm": "html", ".xhtml": "html",
-    ".jsonl": "faq", ".csv": "faq",
-    ".pdf": "pdf",
-}  # fmt: skip
 QUESTION_FIELDS = ("question", "q", "query", "prompt", "title")
 ANSWER_FIELDS = ("answer", "a", "response", "reply", "body")
 
@@ -47,44 +40,6 @@ class Page:
 
 class LoadError(Exception):
     """A file that could not be read; the message says why."""
-
-
-def file_format(path: Path) -> str | None:
-    """The format name of a file by its extension, or None when ragqa cannot read it.
-
-    A double extension such as `.rst.txt` or `.md.txt` (how Sphinx ships sources) names the
-    inner format.
-    """
-    suffixes = [s.lower() for s in path.suffixes[-2:]]
-    if (
-        len(suffixes) == 2
-        and suffixes[1] == ".txt"
-        and FORMATS.get(suffixes[0]) in {"rst", "markdown"}
-    ):
-        return FORMATS[suffixes[0]]
-    return FORMATS.get(path.suffix.lower())
-
-
-def load(path: Path, *, source: str | None = None, password: str | None = None) -> list[Page]:
-    """Read a supported file into pages; raise LoadError with a reason otherwise."""
-    kind = file_format(path)
-    name = source or str(path)
-    if kind is None:
-        supported = ", ".join(sorted(FORMATS))
-        raise LoadError(
-            f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"
-        )
-    if kind == "pdf":
-        return load_pdf(path, source=name, password=password)
-    text = decode(read_bytes(path), html=kind == "html")
-    if kind == "faq":
-        return load_faq(text, source=name, csv_format=path.suffix.lower() == ".csv")
-    if kind == "html":
-        body, sections = html_text(text)
-        return [Page(source=name, number=None, text=normalize_text(body), sections=sections)]
-    text = normalize_text(text)
-    finder = {"markdown": markdown_sections, "rst": rst_sections}.get(kind)
-    return [Page(source=name, number=None, text=text, sections=finder(text) if finder else ())]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -114,6 +69,35 @@ def decode(raw: bytes, *, html: bool = False) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def load_text(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """A plain text file as one page."""
+    return [Page(source=source, number=None, text=normalize_text(decode(read_bytes(path))))]
+
+
+def load_markdown(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """A Markdown file as one page, with its heading sections."""
+    text = normalize_text(decode(read_bytes(path)))
+    return [Page(source=source, number=None, text=text, sections=markdown_sections(text))]
+
+
+def load_rst(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """A reStructuredText file as one page, with its heading sections."""
+    text = normalize_text(decode(read_bytes(path)))
+    return [Page(source=source, number=None, text=text, sections=rst_sections(text))]
+
+
+def load_html(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """An HTML page's visible text as one page, with its heading sections."""
+    body, sections = html_text(decode(read_bytes(path), html=True))
+    return [Page(source=source, number=None, text=normalize_text(body), sections=sections)]
+
+
+def load_faq_file(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """A FAQ file: JSONL, or CSV by its extension; one page per question/answer pair."""
+    return load_faq(decode(read_bytes(path)), source=source,
+                    csv_format=path.suffix.lower() == ".csv")  # fmt: skip
 
 
 def _pick(row: Mapping[str, object], names: tuple[str, ...]) -> str | None:

@@ -7,20 +7,22 @@ version searchable, and running the same ingest again finishes the job without d
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from ingest.chunking import split_pages
+from ingest.discovery import discover, password_for, source_id
+from ingest.formats import file_format, load
 from ingest.isolation import WorkerPool, worker_pool
-from ingest.loaders import LoadError, Page, file_format, load, load_pdf, read_bytes
+from ingest.loaders import LoadError, Page, read_bytes
+from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
 from retrieval.embedder import Embedder
 from retrieval.index import ChromaIndex
@@ -29,123 +31,6 @@ from retrieval.types import Chunk, DocumentRecord
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class FileError:
-    """A file that was skipped, and why."""
-
-    path: str
-    error: str
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What ingesting one file did."""
-
-    path: str
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    unchanged: bool = False
-    error: str | None = None
-
-
-@dataclass
-class IngestReport:
-    """Totals over one ingest run; `errors` lists every file that was skipped."""
-
-    files_ok: int = 0
-    files_failed: int = 0
-    files_unchanged: int = 0
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    errors: list[FileError] = field(default_factory=list)
-    skipped: list[FileError] = field(default_factory=list)
-
-    def add(self, result: FileResult) -> None:
-        """Count one file's result."""
-        if result.error is not None:
-            self.files_failed += 1
-            self.errors.append(FileError(result.path, result.error))
-            return
-        self.files_ok += 1
-        self.files_unchanged += result.unchanged
-        self.chunks_added += result.chunks_added
-        self.chunks_removed += result.chunks_removed
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON shape printed by `ragqa ingest --json` and returned over HTTP."""
-        return {
-            "files_ok": self.files_ok,
-            "files_failed": self.files_failed,
-            "files_unchanged": self.files_unchanged,
-            "chunks_added": self.chunks_added,
-            "chunks_removed": self.chunks_removed,
-            "errors": [{"path": e.path, "error": e.error} for e in self.errors],
-            "files_skipped": len(self.skipped),
-            "skipped": [{"path": e.path, "reason": e.error} for e in self.skipped],
-        }
-
-
-class IngestProgress(Protocol):
-    """Receives progress as files are ingested (a terminal bar, an HTTP job)."""
-
-    def start(self, total_files: int) -> None:
-        """The number of files about to be ingested."""
-
-    def file_done(self, result: FileResult) -> None:
-        """One file finished (ok, unchanged or failed)."""
-
-
-def _matches(relative: str, patterns: Sequence[str]) -> bool:
-    name = relative.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
-
-
-def discover(
-    paths: Sequence[Path], *, include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> tuple[list[Path], list[FileError], list[FileError]]:
-    """Expand folders recursively into files; globs match a name or a path inside the folder.
-
-    Returns (files, missing paths, skipped files). Files named directly are always taken (and
-    fail later if unreadable); in folders, hidden files are ignored and files of unsupported
-    types are skipped with a reason.
-    """
-    files: list[Path] = []
-    errors: list[FileError] = []
-    skipped: list[FileError] = []
-    for path in paths:
-        if path.is_file():
-            files.append(path)
-        elif path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                relative = found.relative_to(path).as_posix()
-                if any(part.startswith(".") for part in relative.split("/")):
-                    continue
-                if (include and not _matches(relative, include)) or _matches(relative, exclude):
-                    continue
-                if file_format(found) is None:
-                    kind = found.suffix or "(no extension)"
-                    skipped.append(FileError(str(found), f"unsupported file type {kind!r}"))
-                    continue
-                files.append(found)
-        else:
-            errors.append(FileError(str(path), "no such file or folder"))
-    return files, errors, skipped
-
-
-def source_id(path: Path) -> str:
-    """The stable identity of a document in a collection: its absolute, resolved path."""
-    return path.resolve().as_posix()
-
-
-def password_for(path: Path, passwords: Mapping[str, str], default: str | None) -> str | None:
-    """The password for a PDF: a passwords-file entry whose key ends the path, else the default."""
-    posix = path.resolve().as_posix()
-    for key, value in passwords.items():
-        if posix == key or posix.endswith("/" + key.lstrip("/")):
-            return value
-    return default
 
 
 @dataclass(frozen=True)
@@ -272,9 +157,10 @@ class Ingestor:
             return self._effective_size
 
     def _load(self, path: Path, source: str, password: str | None, pdfs: WorkerPool) -> list[Page]:
-        if file_format(path) == "pdf" and self._isolate_pdfs:
+        found = file_format(path)
+        if found is not None and found.isolated and self._isolate_pdfs:
             return pdfs.call(
-                load_pdf, path, source=source, password=password, timeout_s=self._pdf_timeout_s
+                found.load, path, source=source, password=password, timeout_s=self._pdf_timeout_s
             )
         return load(path, source=source, password=password)
 

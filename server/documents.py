@@ -10,8 +10,9 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from ingest.loaders import file_format
-from ingest.pipeline import FileResult, IngestProgress, IngestReport, source_id
+from ingest.discovery import source_id
+from ingest.formats import file_format
+from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
 from server.errors import BadRequestError
 from server.jobs import JobRegistry

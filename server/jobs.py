@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingest.pipeline import FileResult, IngestProgress, IngestReport
+from ingest.report import FileResult, IngestProgress, IngestReport
 
 logger = logging.getLogger(__name__)
 

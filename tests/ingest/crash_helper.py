@@ -10,7 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from ingest.pipeline import FileResult, Ingestor, source_id
+from ingest.discovery import source_id
+from ingest.pipeline import Ingestor
+from ingest.report import FileResult
 from retrieval.chroma import open_chroma_client
 from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder

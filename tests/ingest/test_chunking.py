@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ingest.chunking import split_pages
-from ingest.loaders import Page, load
+from ingest.formats import load
+from ingest.loaders import Page
 
 
 def words(text: str) -> int:

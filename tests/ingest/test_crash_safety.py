@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import source_id
+from ingest.discovery import source_id
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

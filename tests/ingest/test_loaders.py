@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingest.cleaning import normalize_text
+from ingest.formats import load
 from ingest.isolation import run_isolated
-from ingest.loaders import LoadError, load, load_pdf
+from ingest.loaders import LoadError, load_pdf
 
 
 def test_text_and_markdown_are_one_page_with_sections(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import FileResult, Ingestor, source_id
+from ingest.discovery import source_id
+from ingest.pipeline import Ingestor
+from ingest.report import FileResult
 from retrieval.chroma import InvalidCollectionNameError, open_chroma_client
 from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import Ingestor, source_id
+from ingest.discovery import source_id
+from ingest.pipeline import Ingestor
 from retrieval.chroma import open_chroma_client
 from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder

@@ -1,0 +1,72 @@
+"""The file formats ragqa reads: extension -> loader, and whether it parses in a worker process.
+
+A new format is a loader function (in `ingest.loaders`, or a module of its own) and a row here;
+discovery, uploads, the pipeline and the error messages all read this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.loaders import (
+    LoadError,
+    Page,
+    load_faq_file,
+    load_html,
+    load_markdown,
+    load_pdf,
+    load_rst,
+    load_text,
+)
+
+Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format: its name, its loader, and whether to parse it in an isolated process
+    (binary formats whose parsers a hostile file can hang, bloat or crash)."""
+
+    name: str
+    load: Loader
+    isolated: bool = False
+
+
+TEXT = Format("text", load_text)
+MARKDOWN = Format("markdown", load_markdown)
+RST = Format("rst", load_rst)
+HTML = Format("html", load_html)
+FAQ = Format("faq", load_faq_file)
+PDF = Format("pdf", load_pdf, isolated=True)
+
+FORMATS: dict[str, Format] = {
+    ".txt": TEXT, ".text": TEXT,
+    ".md": MARKDOWN, ".markdown": MARKDOWN,
+    ".rst": RST, ".rest": RST,
+    ".html": HTML, ".htm": HTML, ".xhtml": HTML,
+    ".jsonl": FAQ, ".csv": FAQ,
+    ".pdf": PDF,
+}  # fmt: skip
+# `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
+INNER_FORMATS = (RST, MARKDOWN)
+
+
+def file_format(path: Path) -> Format | None:
+    """The format of a file by its extension, or None when ragqa cannot read it."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if len(suffixes) == 2 and suffixes[1] == ".txt" and FORMATS.get(suffixes[0]) in INNER_FORMATS:
+        return FORMATS[suffixes[0]]
+    return FORMATS.get(path.suffix.lower())
+
+
+def load(path: Path, *, source: str | None = None, password: str | None = None) -> list[Page]:
+    """Read a supported file into pages, here; raise LoadError with a reason otherwise."""
+    found = file_format(path)
+    if found is None:
+        supported = ", ".join(sorted(FORMATS))
+        raise LoadError(
+            f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"
+        )
+    return found.load(path, source=source or str(path), password=password)

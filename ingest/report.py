@@ -1,0 +1,72 @@
+"""What an ingest run did: per-file results, the run's report, and the progress protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that was skipped, and why."""
+
+    path: str
+    error: str
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What ingesting one file did."""
+
+    path: str
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    unchanged: bool = False
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """Totals over one ingest run; `errors` lists every file that was skipped."""
+
+    files_ok: int = 0
+    files_failed: int = 0
+    files_unchanged: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    errors: list[FileError] = field(default_factory=list)
+    skipped: list[FileError] = field(default_factory=list)
+
+    def add(self, result: FileResult) -> None:
+        """Count one file's result."""
+        if result.error is not None:
+            self.files_failed += 1
+            self.errors.append(FileError(result.path, result.error))
+            return
+        self.files_ok += 1
+        self.files_unchanged += result.unchanged
+        self.chunks_added += result.chunks_added
+        self.chunks_removed += result.chunks_removed
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON shape printed by `ragqa ingest --json` and returned over HTTP."""
+        return {
+            "files_ok": self.files_ok,
+            "files_failed": self.files_failed,
+            "files_unchanged": self.files_unchanged,
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "errors": [{"path": e.path, "error": e.error} for e in self.errors],
+            "files_skipped": len(self.skipped),
+            "skipped": [{"path": e.path, "reason": e.error} for e in self.skipped],
+        }
+
+
+class IngestProgress(Protocol):
+    """Receives progress as files are ingested (a terminal bar, an HTTP job)."""
+
+    def start(self, total_files: int) -> None:
+        """The number of files about to be ingested."""
+
+    def file_done(self, result: FileResult) -> None:
+        """One file finished (ok, unchanged or failed)."""

@@ -1,0 +1,33 @@
+"""The `ragqa` command group; each group of commands lives in a module of its own."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from server.cli.asking import ask, search
+from server.cli.documents import collections, delete, documents, ingest
+from server.cli.serving import serve
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """ragqa: ask questions, get answers from your documents with sources."""
+    if not sys.stderr.isatty():
+        # Model-loading progress bars only garble logs; keep them for people at a terminal.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # pypdf warns about every odd font or xref it repairs; the ingest report says what failed.
+        logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+for command in (ingest, ask, search, collections, documents, delete, serve):
+    main.add_command(command)
