@@ -13,6 +13,7 @@ from server.errors import register_error_handlers
 from server.health import health
 from server.jobs import JobRegistry
 from server.openai_api import openai_api
+from server.search import search_api
 from server.security import protect_api
 from server.settings import Settings
 from server.web import web
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     protect_api(app, settings.server)
     app.register_blueprint(health)
     app.register_blueprint(chat_api)
+    app.register_blueprint(search_api)
     app.register_blueprint(documents_api)
     app.register_blueprint(openai_api)
     app.register_blueprint(web)

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
@@ -14,23 +14,10 @@ from ingest.discovery import source_id
 from ingest.formats import file_format
 from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
+from server.current import jobs, services
 from server.errors import BadRequestError
-from server.jobs import JobRegistry
-from server.wiring import Services
 
 documents_api = Blueprint("documents", __name__, url_prefix="/api")
-
-
-def services() -> Services:
-    """The app's Services."""
-    found: Services = current_app.extensions["ragqa"]
-    return found
-
-
-def jobs() -> JobRegistry:
-    """The app's background jobs."""
-    found: JobRegistry = current_app.extensions["ragqa.jobs"]
-    return found
 
 
 def upload_dir(collection: str) -> Path:

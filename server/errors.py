@@ -69,6 +69,16 @@ def classify(error: Exception) -> tuple[int, str] | None:
     return None
 
 
+def describe(error: Exception) -> tuple[int, str, str]:
+    """(status, code, message) of any error. An unknown one is logged with its traceback and
+    described generically, so internals never reach a client."""
+    known = classify(error)
+    if known is not None:
+        return known[0], known[1], str(error)
+    logger.error("unhandled error", exc_info=error)
+    return 500, "internal_error", "Internal error; see the server log."
+
+
 def register_error_handlers(app: Flask) -> None:
     """JSON for every error; unknown ones are logged with traceback and answered generically."""
 
@@ -79,8 +89,4 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _any(error: Exception) -> tuple[Response, int]:
-        known = classify(error)
-        if known is not None:
-            return error_response(known[0], known[1], str(error))
-        logger.exception("unhandled error")
-        return error_response(500, "internal_error", "Internal error; see the server log.")
+        return error_response(*describe(error))

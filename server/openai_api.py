@@ -7,21 +7,20 @@ ragqa (or any OpenAI client) can use this server's model.
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, stream_with_context
+from flask import Blueprint, Response, jsonify
 from werkzeug.exceptions import NotFound
 
 from generation.rag import Request
-from server.chat import json_body, services
-from server.errors import BadRequestError, classify
+from server.bodies import CompletionBody, read_body
+from server.current import services
+from server.errors import BadRequestError
+from server.sse import format_event, sse_response
 
-logger = logging.getLogger(__name__)
 openai_api = Blueprint("openai", __name__, url_prefix="/v1")
 GENERATOR_MODEL = "generator"
 RAG_MODEL = "ragqa"
@@ -37,43 +36,14 @@ def models() -> Response:
     ]})  # fmt: skip
 
 
-def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
-    raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
-        raise BadRequestError('"messages" must be a non-empty list of {"role", "content"}.')
-    messages = []
-    for m in raw:
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, list):  # content parts: keep the text ones
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if m.get("role") not in ("system", "user", "assistant") or not isinstance(content, str):
-            raise BadRequestError('Each message needs a role (system, user, assistant) and '
-                                  'text content.')  # fmt: skip
-        messages.append({"role": m["role"], "content": content})
-    return messages
-
-
-def _options(body: dict[str, Any]) -> tuple[int | None, list[str]]:
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise BadRequestError('"max_tokens" must be a positive whole number.')
-    stop = body.get("stop") or []
-    stop = [stop] if isinstance(stop, str) else stop
-    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
-        raise BadRequestError('"stop" must be a string or a list of up to 4 strings.')
-    return limit, stop
-
-
 @openai_api.post("/chat/completions")
 def chat_completions() -> Response:
     """OpenAI's chat completions request and response shapes."""
-    body = json_body('Send a JSON object with "model" and "messages".')
-    model = body.get("model") or RAG_MODEL
-    if not isinstance(model, str):
-        raise BadRequestError('"model" must be a string.')
-    messages = _messages(body)
-    max_tokens, stop = _options(body)
-    stream = body.get("stream") is True
+    body = read_body(CompletionBody, 'Send a JSON object with "model" and "messages".')
+    model = body.model or RAG_MODEL
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    max_tokens, stop = body.max_completion_tokens or body.max_tokens, body.stop_texts()
+    stream = body.stream
     if model == GENERATOR_MODEL:
         return _bare(messages, max_tokens, stop, stream=stream)
     asked = _rag_request(model, messages)
@@ -153,32 +123,27 @@ def _streamed(model: str, pieces: Iterator[tuple[str, dict[str, Any] | None]]) -
     """chat.completion.chunk events, then [DONE]; the RAG answer rides on the last chunk."""
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
-    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-        data = {"id": ident, "object": "chat.completion.chunk", "created": created,
+    def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+        return {"id": ident, "object": "chat.completion.chunk", "created": created,
                 "model": model, "choices": [{"index": 0, "delta": delta,
                                              "finish_reason": finish}]}  # fmt: skip
-        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     def events() -> Iterator[str]:
-        yield chunk({"role": "assistant"})
+        yield format_event(chunk({"role": "assistant"}))
         extra = None
-        try:
-            for text, final in pieces:
-                if text:
-                    yield chunk({"content": text})
-                extra = final or extra
-        except Exception as error:  # the stream has started: report it in the stream
-            known = classify(error)
-            if known is None:
-                logger.exception("error while streaming a completion")
-            message = str(error) if known else "Internal error; see the server log."
-            yield f"data: {json.dumps({'error': {'message': message}})}\n\n"
-            return
-        last = json.loads(chunk({}, "stop")[len("data: ") :])
+        for text, final in pieces:
+            if text:
+                yield format_event(chunk({"content": text}))
+            extra = final or extra
+        last = chunk({}, "stop")
         if extra is not None:
             last["ragqa"] = extra
-        yield f"data: {json.dumps(last, ensure_ascii=False)}\n\n"
+        yield format_event(last)
         yield "data: [DONE]\n\n"
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+    return sse_response(events(), _error_event)
+
+
+def _error_event(status: int, code: str, message: str) -> str:
+    """An error in OpenAI's shape; the stream ends with it (no [DONE])."""
+    return format_event({"error": {"message": message, "type": code, "code": status}})

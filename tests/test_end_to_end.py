@@ -18,25 +18,24 @@ import requests
 from click.testing import CliRunner
 
 from server.cli import main
-from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.mark.model
 def test_tiny_models_through_the_whole_pipeline(
-    tiny_llama: Path, tiny_embedder: Path, tmp_path: Path
+    tiny_llama: Path, tiny_embedder: Path, tmp_path: Path, make_settings: MakeSettings
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
     (docs / "b.txt").write_text("debian is linux . install it and run it .")
-    settings = Settings(  # type: ignore[call-arg]
+    settings = make_settings(
         home=tmp_path / "home",
         embedder={"model": str(tiny_embedder)},
         generator={"model": str(tiny_llama), "max_new_tokens": 8},
-        _env_file=None,
     )
     runner = CliRunner()
     services = Services(settings)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.retriever import Retriever
-from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +20,11 @@ def shingles(text: str, n: int = 6) -> set[str]:
     return {" ".join(words[i : i + n]) for i in range(max(0, len(words) - n + 1))}
 
 
-def test_same_sections_whatever_the_format(shared_data: Path, tmp_path: Path) -> None:
+def test_same_sections_whatever_the_format(
+    shared_data: Path, tmp_path: Path, make_settings: MakeSettings
+) -> None:
     folder = shared_data / "debian_faq"
-    services = Services(Settings(home=tmp_path, _env_file=None))  # type: ignore[call-arg]
+    services = Services(make_settings(home=tmp_path))
     ingestor = services.ingestor
     assert ingestor.ingest([folder / "debian-faq.en.txt"], collection="txt").files_ok == 1
     assert ingestor.ingest([folder], collection="html", include=["*.html"]).files_ok == 17

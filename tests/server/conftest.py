@@ -8,13 +8,14 @@ import pytest
 
 from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, make_settings: MakeSettings) -> Settings:
     # The fake embedder's cosines are not calibrated: no score-based refusal in these tests.
-    return Settings(home=tmp_path / "home", retrieval={"min_score": 0.0}, _env_file=None)  # type: ignore[call-arg]
+    return make_settings(home=tmp_path / "home", retrieval={"min_score": 0.0})
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from retrieval.chroma import open_chroma_client
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 
@@ -88,8 +89,8 @@ def test_bad_requests_get_json_errors(
     assert response.get_json()["error"]["code"] == code
 
 
-def test_oversized_request_is_413(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, server={"max_request_bytes": 2048}, _env_file=None)  # type: ignore[call-arg]
+def test_oversized_request_is_413(tmp_path: Path, make_settings: MakeSettings) -> None:
+    settings = make_settings(home=tmp_path, server={"max_request_bytes": 2048})
     client = create_app(
         settings, Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
     ).test_client()
@@ -111,8 +112,10 @@ def test_unknown_errors_are_500_without_details(services: Services, docs: Path) 
     assert "secret" not in response.get_data(as_text=True)
 
 
-def test_api_key_is_required_when_set(tmp_path: Path, docs: Path) -> None:
-    settings = Settings(home=tmp_path, server={"api_key": "k3y"}, _env_file=None)  # type: ignore[call-arg]
+def test_api_key_is_required_when_set(
+    tmp_path: Path, docs: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(home=tmp_path, server={"api_key": "k3y"})
     services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
     services.ingestor.ingest([docs], collection="docs")
     client = create_app(settings, services).test_client()
@@ -126,8 +129,8 @@ def test_api_key_is_required_when_set(tmp_path: Path, docs: Path) -> None:
     assert client.get("/healthz").status_code == 200  # liveness stays open for probes
 
 
-def test_rate_limit_per_client(tmp_path: Path, docs: Path) -> None:
-    settings = Settings(home=tmp_path, server={"rate_limit_per_minute": 3}, _env_file=None)  # type: ignore[call-arg]
+def test_rate_limit_per_client(tmp_path: Path, docs: Path, make_settings: MakeSettings) -> None:
+    settings = make_settings(home=tmp_path, server={"rate_limit_per_minute": 3})
     services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
     services.ingestor.ingest([docs], collection="docs")
     client = create_app(settings, services).test_client()
@@ -178,8 +181,10 @@ def test_chat_passes_retrieval_options(client: FlaskClient, services: Services, 
     assert {c["source"] for c in answer["citations"]} == {source}
 
 
-def test_min_score_refuses_without_generating(tmp_path: Path, docs: Path) -> None:
-    settings = Settings(home=tmp_path, retrieval={"min_score": 0.99}, _env_file=None)  # type: ignore[call-arg]
+def test_min_score_refuses_without_generating(
+    tmp_path: Path, docs: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(home=tmp_path, retrieval={"min_score": 0.99})
     generator = FakeGenerator()
     services = Services(settings, embedder=FakeEmbedder(), generator=generator)
     services.ingestor.ingest([docs], collection="docs")
@@ -189,7 +194,9 @@ def test_min_score_refuses_without_generating(tmp_path: Path, docs: Path) -> Non
     assert generator.prompts == []
 
 
-def test_start_up_repairs_a_collection_whose_vectors_a_crash_damaged(tmp_path: Path) -> None:
+def test_start_up_repairs_a_collection_whose_vectors_a_crash_damaged(
+    tmp_path: Path, make_settings: MakeSettings
+) -> None:
     folder = tmp_path / "notes"
     folder.mkdir()
     topics = ["backups", "printers", "vpn", "email", "laptops", "passwords"]
@@ -199,8 +206,11 @@ def test_start_up_repairs_a_collection_whose_vectors_a_crash_damaged(tmp_path: P
             for i in range(20)
         ]
         (folder / f"note{n:02d}.md").write_text("\n\n".join(paragraphs))
-    settings = Settings(home=tmp_path / "home", chunking={"chunk_size": 16, "chunk_overlap": 0},
-                        retrieval={"min_score": 0.0}, _env_file=None)  # type: ignore[call-arg]  # fmt: skip
+    settings = make_settings(
+        home=tmp_path / "home",
+        chunking={"chunk_size": 16, "chunk_overlap": 0},
+        retrieval={"min_score": 0.0},
+    )
     store = open_chroma_client(path=settings.chroma_path)
     first = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator(),
                      chroma_client=store)  # fmt: skip

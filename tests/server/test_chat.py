@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from server.app import create_app
-from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 
@@ -39,10 +39,14 @@ def test_every_mode_runs_and_says_which_it_was(
     assert bool(data["citations"]) is (mode == "rag")
 
 
-def test_template_per_request_and_per_collection(tmp_path: Path, docs: Path) -> None:
-    settings = Settings(home=tmp_path / "h", retrieval={"min_score": 0.0},  # type: ignore[call-arg]
-                        answers={"collection_templates": {"help": "support"}},
-                        _env_file=None)  # fmt: skip
+def test_template_per_request_and_per_collection(
+    tmp_path: Path, docs: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(
+        home=tmp_path / "h",
+        retrieval={"min_score": 0.0},
+        answers={"collection_templates": {"help": "support"}},
+    )
     generator = FakeGenerator()
     services = Services(settings, embedder=FakeEmbedder(), generator=generator)
     for name in ("docs", "help"):

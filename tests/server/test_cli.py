@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from server.cli import main
-from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 
@@ -147,8 +147,10 @@ def test_importing_the_server_loads_no_heavy_library(tmp_path: Path) -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_settings_object_is_used_for_defaults(tmp_path: Path, docs: Path) -> None:
-    settings = Settings(home=tmp_path / "h", collection="handbook", _env_file=None)  # type: ignore[call-arg]
+def test_settings_object_is_used_for_defaults(
+    tmp_path: Path, docs: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(home=tmp_path / "h", collection="handbook")
     services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
     code, _, _ = run(services, "ingest", str(docs), "--json")
     assert code == 0

@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from server.app import create_app
-from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 
@@ -105,8 +105,8 @@ def test_bad_uploads(client: FlaskClient) -> None:
     assert nameless.get_json()["files_failed"] == 1
 
 
-def test_upload_size_limit(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, server={"max_upload_bytes": 4096}, _env_file=None)  # type: ignore[call-arg]
+def test_upload_size_limit(tmp_path: Path, make_settings: MakeSettings) -> None:
+    settings = make_settings(home=tmp_path, server={"max_upload_bytes": 4096})
     app = create_app(settings, Services(settings, embedder=FakeEmbedder(),
                                         generator=FakeGenerator()))  # fmt: skip
     response = upload(app.test_client(), "docs", {"big.txt": b"x" * 10_000})

@@ -19,6 +19,7 @@ from retrieval.model_thread import ModelBusyError, ModelThread
 from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
+from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello?"}]
@@ -112,8 +113,8 @@ def test_bad_completion_requests(client: FlaskClient, body: dict[str, object], s
     assert response.get_json()["error"]["message"]
 
 
-def test_v1_needs_the_api_key_when_one_is_set(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, server={"api_key": "k3y"}, _env_file=None)  # type: ignore[call-arg]
+def test_v1_needs_the_api_key_when_one_is_set(tmp_path: Path, make_settings: MakeSettings) -> None:
+    settings = make_settings(home=tmp_path, server={"api_key": "k3y"})
     app = create_app(settings, Services(settings, embedder=FakeEmbedder(),
                                         generator=FakeGenerator()))  # fmt: skip
     body = {"model": "generator", "messages": MESSAGES}

@@ -8,10 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from server.settings import BUILTIN_EMBEDDER, BUILTIN_GENERATOR, Settings
+from tests.conftest import MakeSettings
 
 
-def test_defaults() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+def test_defaults(make_settings: MakeSettings) -> None:
+    settings = make_settings()
     assert settings.home == Path(".ragqa")
     assert settings.chroma_path == Path(".ragqa/chroma")
     assert settings.model_cache_dir == Path(".ragqa/models")
@@ -22,13 +23,15 @@ def test_defaults() -> None:
     assert settings.generator.temperature == 0.0
 
 
-def test_environment_nested_with_double_underscore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_nested_with_double_underscore(
+    monkeypatch: pytest.MonkeyPatch, make_settings: MakeSettings
+) -> None:
     monkeypatch.setenv("RAGQA_HOME", "/srv/ragqa")
     monkeypatch.setenv("RAGQA_SERVER__PORT", "9001")
     monkeypatch.setenv("RAGQA_GENERATOR__MODEL", "HuggingFaceTB/SmolLM2-360M-Instruct")
     monkeypatch.setenv("RAGQA_GENERATOR__CACHE_DIR", "/cache")
     monkeypatch.setenv("RAGQA_SERVER__API_KEY", "s3cret")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = make_settings()
     assert settings.home == Path("/srv/ragqa")
     assert settings.server.port == 9001
     assert settings.generator.model == "HuggingFaceTB/SmolLM2-360M-Instruct"
@@ -51,16 +54,20 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("RAGQA_RETRIEVAL__TOP_K", "zero"),
     ],
 )
-def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_bad_values_are_rejected(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, make_settings: MakeSettings
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        make_settings()
 
 
-def test_int8_with_half_precision_weights_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_int8_with_half_precision_weights_is_refused(
+    monkeypatch: pytest.MonkeyPatch, make_settings: MakeSettings
+) -> None:
     monkeypatch.setenv("RAGQA_GENERATOR__QUANTIZE", "int8")
     monkeypatch.setenv("RAGQA_GENERATOR__DTYPE", "bfloat16")
     with pytest.raises(ValidationError, match="starts from float32"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        make_settings()
     monkeypatch.setenv("RAGQA_GENERATOR__DTYPE", "float32")
-    assert Settings(_env_file=None).generator.quantize == "int8"  # type: ignore[call-arg]
+    assert make_settings().generator.quantize == "int8"

@@ -1,0 +1,20 @@
+"""The collaborators of the app that serves the current request."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from server.jobs import JobRegistry
+from server.wiring import Services
+
+
+def services() -> Services:
+    """The app's Services."""
+    found: Services = current_app.extensions["ragqa"]
+    return found
+
+
+def jobs() -> JobRegistry:
+    """The app's background ingest jobs."""
+    found: JobRegistry = current_app.extensions["ragqa.jobs"]
+    return found

@@ -1,0 +1,35 @@
+"""POST /api/search: what retrieval finds for a query, with scores (no generation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from retrieval.filters import SearchFilter
+from server.bodies import SearchBody, read_body
+from server.current import services
+from server.errors import BadRequestError
+
+search_api = Blueprint("search", __name__, url_prefix="/api")
+
+
+def search_options(mode: str | None, filters: dict[str, Any] | None) -> dict[str, Any]:
+    """Retrieval options of a request: its retrieval mode and parsed filters."""
+    where = SearchFilter.parse(filters)
+    return {"mode": mode, "where": None if where.empty else where}
+
+
+@search_api.post("/search")
+def search() -> Response:
+    """Body: {"query", "collection"?, "k"?, "retrieval_mode"?, "filters"?}."""
+    body = read_body(SearchBody, 'Send a JSON object such as {"query": "install"}.')
+    query = body.query.strip()
+    if not query:
+        raise BadRequestError("The query is empty.")
+    collection = body.collection or services().settings.collection
+    options = search_options(body.retrieval_mode, body.filters)
+    hits = services().retriever.search(
+        query, collection=collection, k=body.k, mode=options["mode"], where=options["where"]
+    )
+    return jsonify({"query": query, "collection": collection, "hits": [h.to_dict() for h in hits]})
