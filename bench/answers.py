@@ -27,12 +27,13 @@ from bench.refusal import clapnq_refusals, short_answer_services
 from bench.report import Result, percentile
 from generation.prompts import Example
 from generation.rag import Request
+from generation.types import AnswerMode
 from ingest.cleaning import normalize_text
 from ingest.discovery import source_id
 from ingest.loaders import decode
 from server.wiring import Services
 
-MODES = ("closed_book", "few_shot", "rag")
+MODES = tuple(AnswerMode)
 
 
 @dataclass

@@ -18,11 +18,11 @@ from bench.report import Result, percentile
 from ingest.cleaning import normalize_text
 from ingest.discovery import source_id
 from ingest.loaders import decode
-from retrieval.types import ScoredChunk
+from retrieval.types import ScoredChunk, SearchMode
 from server.settings import Settings
 from server.wiring import Services
 
-MODES = ("keyword", "dense", "hybrid")
+MODES = (SearchMode.KEYWORD, SearchMode.DENSE, SearchMode.HYBRID)
 Judge = Callable[[ScoredChunk], bool]
 
 

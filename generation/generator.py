@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 Message = Mapping[str, str]
+
+
+class GeneratorBackend(StrEnum):
+    """Where answers are generated: here with transformers, or by an OpenAI-compatible API."""
+
+    TRANSFORMERS = "transformers"
+    OPENAI = "openai"
 
 
 class GeneratorLoadError(Exception):

@@ -13,10 +13,10 @@ from generation.context import bound_history, pack_prompt
 from generation.conversation import standalone_question, validate_history
 from generation.generator import Generator
 from generation.prompts import Example, PromptTemplate, TemplateLibrary
-from generation.types import Answer, ContextReport
+from generation.types import Answer, AnswerMode, ContextReport
 from retrieval.types import ScoredChunk
 
-MODES = ("closed_book", "few_shot", "rag")
+MODES = tuple(AnswerMode)
 LATER_MODES = ("finetuned", "finetuned_rag")  # need a fine-tuned adapter (fine-tuning issue)
 # Small models sometimes carry on with a made-up next turn; stop there.
 STOP = ("\nQuestion:", "\nSources:", "\nCustomer:")

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class AnswerMode(StrEnum):
+    """How a question is answered: from the model alone, from examples, or from documents."""
+
+    CLOSED_BOOK = "closed_book"
+    FEW_SHOT = "few_shot"
+    RAG = "rag"
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from retrieval.embedder import Embedder
 from retrieval.filters import SearchFilter
 from retrieval.index import ChromaIndex
 from retrieval.reranker import Reranker
-from retrieval.types import Chunk, ScoredChunk
+from retrieval.types import Chunk, Fusion, ScoredChunk, SearchMode
 
-MODES = ("dense", "keyword", "hybrid")
-FUSIONS = ("score", "rrf")
+MODES = tuple(SearchMode)
+FUSIONS = tuple(Fusion)
 
 
 class InvalidSearchError(ValueError):
@@ -48,11 +48,11 @@ class Retriever:
         index: ChromaIndex,
         embedder: Embedder,
         top_k: int = 4,
-        mode: str = "hybrid",
+        mode: str = SearchMode.HYBRID,
         candidates: int = 20,
         rrf_k: int = 60,
         keyword_weight: float = 1.0,
-        fusion: str = "score",
+        fusion: str = Fusion.SCORE,
         mmr_lambda: float | None = None,
         reranker: Reranker | None = None,
     ) -> None:

@@ -5,8 +5,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 MetadataValue = str | int | float | bool
+
+
+class SearchMode(StrEnum):
+    """How chunks are found: dense vectors, BM25 keywords, or both fused."""
+
+    DENSE = "dense"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
+class Fusion(StrEnum):
+    """How hybrid search merges its two rankings."""
+
+    SCORE = "score"  # cosine plus relative BM25
+    RRF = "rrf"  # reciprocal rank fusion
 
 
 @dataclass(frozen=True)

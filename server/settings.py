@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from generation.generator import GeneratorBackend
+from retrieval.types import Fusion, SearchMode
+
 BUILTIN_EMBEDDER = "builtin:all-MiniLM-L6-v2"
 BUILTIN_GENERATOR = "builtin:SmolLM2-135M-Instruct"
 
@@ -27,8 +30,8 @@ class GeneratorSettings(BaseModel):
     """The causal language model that writes answers: local (transformers) or remote (any
     OpenAI-compatible chat completions endpoint)."""
 
-    backend: Literal["transformers", "openai"] = Field(
-        default="transformers",
+    backend: GeneratorBackend = Field(
+        default=GeneratorBackend.TRANSFORMERS,
         description="transformers: run the model here; openai: call base_url.",
     )
     model: str = Field(
@@ -77,7 +80,7 @@ class GeneratorSettings(BaseModel):
 
     @model_validator(mode="after")
     def _remote_needs_url_and_name(self) -> GeneratorSettings:
-        if self.backend == "openai":
+        if self.backend == GeneratorBackend.OPENAI:
             if not self.base_url:
                 raise ValueError("the openai backend needs RAGQA_GENERATOR__BASE_URL")
             if self.model == BUILTIN_GENERATOR:
@@ -123,13 +126,13 @@ class RetrievalSettings(BaseModel):
     """How chunks are found and how many are given to the generator."""
 
     top_k: int = Field(default=4, ge=1, le=50)
-    mode: Literal["dense", "keyword", "hybrid"] = Field(
-        default="hybrid", description="dense vectors, keyword BM25, or both fused."
+    mode: SearchMode = Field(
+        default=SearchMode.HYBRID, description="dense vectors, keyword BM25, or both fused."
     )
     # score: hit@5 0.768 vs 0.707 (rrf) on covid_qa; Python FAQ 0.949 vs 0.954, MRR 0.889 vs
     # 0.867 (bench retrieval).
-    fusion: Literal["score", "rrf"] = Field(
-        default="score",
+    fusion: Fusion = Field(
+        default=Fusion.SCORE,
         description="Hybrid fusion: cosine plus relative BM25 (score), or reciprocal rank (rrf).",
     )
     candidates: int = Field(default=20, ge=1, le=1000, description="Per ranker, before fusion.")

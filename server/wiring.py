@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from generation.generator import Generator
+from generation.generator import Generator, GeneratorBackend
 from generation.local import HFGenerator
 from generation.prompts import TemplateLibrary
 from generation.rag import Rag
@@ -67,6 +67,7 @@ class Services:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        reranker: Reranker | None = None,
         chroma_client: Any = None,
     ) -> None:
         self.settings = settings
@@ -76,6 +77,8 @@ class Services:
             self._built["embedder"] = embedder
         if generator is not None:
             self._built["generator"] = generator
+        if reranker is not None:
+            self._built["reranker"] = reranker
         if chroma_client is not None:
             self._built["chroma_client"] = chroma_client
 
@@ -118,7 +121,7 @@ class Services:
 
     def _build_generator(self) -> Generator:
         s = self.settings.generator
-        if s.backend == "openai":
+        if s.backend == GeneratorBackend.OPENAI:
             return OpenAICompatibleGenerator(
                 base_url=s.base_url or "",
                 model=s.model,

@@ -49,6 +49,20 @@ class FakeEmbedder:
         return len(text.split())
 
 
+class FakeReranker:
+    """Scores a text by how many of the question's words it holds."""
+
+    def __init__(self) -> None:
+        self.warmed = False
+
+    def warm_up(self) -> None:
+        self.warmed = True
+
+    def rerank(self, question: str, texts: Sequence[str]) -> list[float]:
+        words = set(question.lower().split())
+        return [float(len(words & set(t.lower().split()))) for t in texts]
+
+
 class FakeGenerator:
     """Replies from a queue (then a default); records every prompt it was given."""
 

@@ -8,8 +8,9 @@ import threading
 import click
 
 from generation.rag import Request
-from generation.types import Answer
+from generation.types import Answer, AnswerMode
 from retrieval.filters import SearchFilter
+from retrieval.types import SearchMode
 from server.cli.common import domain_errors, print_json, services_of
 from server.wiring import Services
 
@@ -18,12 +19,16 @@ from server.wiring import Services
 @click.argument("question")
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
 @click.option(
-    "--mode", default="rag", show_default=True,
+    "--mode", default=AnswerMode.RAG.value, show_default=True,
+    type=click.Choice([m.value for m in AnswerMode]),
     help="rag, closed_book (no retrieval) or few_shot (examples, no retrieval).",
 )  # fmt: skip
 @click.option("--template", "-t", default=None, help="Prompt template (docs, support, extract…).")
 @click.option("--strict/--no-strict", default=None, help="Refuse unsupported answers.")
-@click.option("--retrieval-mode", default=None, help="dense, keyword or hybrid.")
+@click.option(
+    "--retrieval-mode", default=None, type=click.Choice([m.value for m in SearchMode]),
+    help="dense, keyword or hybrid (default from settings).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option("--stream", is_flag=True, help="Print the answer as it is written.")
 @click.pass_context
@@ -116,7 +121,10 @@ def _parse_filter(text: str | None) -> SearchFilter | None:
 @click.argument("query")
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
 @click.option("-k", "k", default=None, type=int, help="How many chunks (default from settings).")
-@click.option("--retrieval-mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None)
+@click.option(
+    "--retrieval-mode", default=None, type=click.Choice([m.value for m in SearchMode]),
+    help="dense, keyword or hybrid (default from settings).",
+)  # fmt: skip
 @click.option("--filter", "filters", default=None, help='Search filter as JSON, e.g. {"page": 3}.')
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context

@@ -13,7 +13,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
 from tests.conftest import MakeSettings
-from tests.fakes import FakeEmbedder, FakeGenerator
+from tests.fakes import FakeEmbedder, FakeGenerator, FakeReranker
 
 
 @pytest.fixture
@@ -229,3 +229,12 @@ def test_start_up_repairs_a_collection_whose_vectors_a_crash_damaged(
                                              "retrieval_mode": "dense", "k": 1})  # fmt: skip
     assert found.status_code == 200
     assert found.get_json()["hits"][0]["text"] == text  # its vector is back
+
+
+def test_warm_up_loads_every_component_it_built(settings: Settings) -> None:
+    embedder, generator, reranker = FakeEmbedder(), FakeGenerator(), FakeReranker()
+    services = Services(settings, embedder=embedder, generator=generator, reranker=reranker)
+    services.warm_up()
+    assert getattr(embedder, "warmed", False) and getattr(generator, "warmed", False)
+    assert reranker.warmed
+    assert services.retriever._reranker is reranker  # the one the server warmed

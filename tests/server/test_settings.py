@@ -71,3 +71,24 @@ def test_int8_with_half_precision_weights_is_refused(
         make_settings()
     monkeypatch.setenv("RAGQA_GENERATOR__DTYPE", "float32")
     assert make_settings().generator.quantize == "int8"
+
+
+def test_each_extension_point_has_one_source() -> None:
+    """Settings, the domain code and the CLI take their choices from the same enums."""
+    from generation.generator import GeneratorBackend
+    from generation.rag import MODES as ANSWER_MODES
+    from generation.types import AnswerMode
+    from retrieval.retriever import MODES as SEARCH_MODES
+    from retrieval.types import SearchMode
+    from server.cli import main
+
+    retrieval = Settings.model_fields["retrieval"].annotation
+    generator = Settings.model_fields["generator"].annotation
+    assert retrieval.model_fields["mode"].annotation is SearchMode
+    assert generator.model_fields["backend"].annotation is GeneratorBackend
+    assert tuple(SearchMode) == SEARCH_MODES and tuple(AnswerMode) == ANSWER_MODES
+    options = {p.name: p for p in main.commands["ask"].params}
+    assert list(options["mode"].type.choices) == [m.value for m in AnswerMode]
+    assert list(options["retrieval_mode"].type.choices) == [m.value for m in SearchMode]
+    search = {p.name: p for p in main.commands["search"].params}
+    assert list(search["retrieval_mode"].type.choices) == [m.value for m in SearchMode]
