@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ragqa-setup
 HOST_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] in ((3, 11), (3, 12))))')
 
-.PHONY: setup run test test-fast lint fix bench clean
+.PHONY: setup run test test-fast lint fix docs bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ lint: setup
 fix: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The settings reference in docs/configuration.md, from the settings' own descriptions.
+docs: setup
+	$(BIN)/python -m server.settings_doc
 
 bench: setup
 	$(BIN)/python -m bench all

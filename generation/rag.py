@@ -175,7 +175,18 @@ class Rag:
             pieces.append(piece)
             yield Event("token", piece)
         prepared.timings["generation"] = (time.perf_counter() - begun) * 1000
-        yield Event("answer", self._finish(prepared, "".join(pieces), len(pieces)))
+        text = "".join(pieces)
+        yield Event("answer", self._finish(prepared, text, self._tokens_in(text)))
+
+    def _tokens_in(self, text: str) -> int:
+        """Tokens of a streamed answer (pieces are words or runs of tokens, not tokens): the
+        prompt's tokens with the answer as a turn, less those without it."""
+
+        def turn(content: str) -> list[dict[str, str]]:
+            return [{"role": "assistant", "content": content}]
+
+        count = self._generator.count_tokens
+        return max(0, count(turn(text)) - count(turn(""))) if text else 0
 
     def template_for(self, collection: str, name: str | None = None) -> PromptTemplate:
         """The template a request uses: its own, else the collection's, else the default."""

@@ -12,14 +12,25 @@ from flask import Flask, Response, request
 from server.errors import error_response
 from server.settings import ServerSettings
 
+WINDOW_S = 60.0
+
 
 class RateLimiter:
-    """A sliding one-minute window of request times per client address."""
+    """A sliding one-minute window of request times per client address.
 
-    def __init__(self, per_minute: int) -> None:
+    Memory stays bounded however many addresses call: once more than `max_clients` are
+    tracked, every client with no request in the last minute is forgotten.
+    """
+
+    def __init__(self, per_minute: int, *, max_clients: int = 10_000) -> None:
         self._per_minute = per_minute
+        self._max_clients = max_clients
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many client addresses are tracked."""
+        return len(self._seen)
 
     def allow(self, client: str, now: float | None = None) -> bool:
         """Record a request from `client`; False if it is over the limit."""
@@ -28,14 +39,18 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         with self._lock:
             window = self._seen.setdefault(client, deque())
-            while window and now - window[0] >= 60.0:
+            while window and now - window[0] >= WINDOW_S:
                 window.popleft()
             if len(window) >= self._per_minute:
                 return False
             window.append(now)
-            if len(self._seen) > 10_000:  # forget idle clients so memory stays bounded
-                self._seen = {k: v for k, v in self._seen.items() if v}
+            if len(self._seen) > self._max_clients:
+                self._forget_idle(now)
             return True
+
+    def _forget_idle(self, now: float) -> None:
+        # A window only empties when its client calls again, so judge by the last request.
+        self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < WINDOW_S}
 
 
 def protect_api(app: Flask, settings: ServerSettings) -> None:

@@ -22,8 +22,8 @@ class EmbedderSettings(BaseModel):
         default=BUILTIN_EMBEDDER,
         description="A sentence-transformers model id, a local folder, or the packaged default.",
     )
-    device: str = "cpu"
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    device: str = Field(default="cpu", description="`cpu`, `cuda`, `mps`.")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Chunks embedded per batch.")
 
 
 class GeneratorSettings(BaseModel):
@@ -32,50 +32,70 @@ class GeneratorSettings(BaseModel):
 
     backend: GeneratorBackend = Field(
         default=GeneratorBackend.TRANSFORMERS,
-        description="transformers: run the model here; openai: call base_url.",
+        description="`transformers` runs the model here; `openai` calls an OpenAI-compatible "
+        "endpoint (`base_url`).",
     )
     model: str = Field(
         default=BUILTIN_GENERATOR,
-        description="A Hugging Face model id, a local folder, a .gguf file, or the default; "
-        "with the openai backend, the model name the endpoint serves.",
+        description="A Hugging Face model id, a local model folder, or a `.gguf` file; with the "
+        "`openai` backend, the served model's name.",
     )
     base_url: str | None = Field(
-        default=None, description="The OpenAI-compatible API root, e.g. http://gpu:8000/v1."
+        default=None,
+        description="The endpoint's API root, e.g. `http://gpu-box:8000/v1` (`openai` backend).",
     )
-    api_key: SecretStr | None = Field(default=None, description="Bearer key for base_url.")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key for `base_url`.")
     context_window: int | None = Field(
         default=None, ge=256, le=10_000_000,
-        description="The model's window in tokens; read from the model if local, else 4096.",
+        description="Window in tokens: by default the local model's own, 4096 for a remote one.",
     )  # fmt: skip
-    timeout_s: float = Field(default=300.0, gt=0, description="Per request to base_url.")
+    timeout_s: float = Field(
+        default=300.0, gt=0, description="Seconds per request to a remote endpoint."
+    )
     quantize: Literal["none", "int8"] = Field(
-        default="none", description="int8: dynamic int8 quantisation of linear layers (CPU)."
+        default="none",
+        description="`int8`: dynamic int8 quantisation of the linear layers (CPU).",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         default="auto",
-        description="Weight type: auto keeps the checkpoint's (float32 for the default model); "
-        "bfloat16 halves memory and speeds up decoding (measure quality first).",
+        description="Weight type of the local model: `auto` keeps the checkpoint's (float32 for "
+        "the default model); `bfloat16` halves memory and speeds up decoding (measure quality "
+        "first); `float16` on a GPU.",
     )
-    device: str = Field(default="cpu", description="cpu, cuda, cuda:1, mps (local backend).")
+    device: str = Field(
+        default="cpu", description="Where the local model runs: `cpu`, `cuda`, `cuda:1`, `mps`."
+    )
     max_waiting: int = Field(
         default=16, ge=0, le=10_000,
-        description="Requests that may wait for the model; more are refused with 503 (busy).",
+        description="Requests that may wait for the model thread (all model work runs there, "
+        "one call at a time); more get 503 `busy` at once.",
     )  # fmt: skip
-    wait_timeout_s: float = Field(default=300.0, gt=0, description="Longest wait for the model.")
+    wait_timeout_s: float = Field(
+        default=300.0, gt=0, description="Longest a request waits for the model before 503 `busy`."
+    )
     # Off: with a ~90-token system message in a ~1,000-token RAG prompt it saved nothing on a
     # 2-core CPU (first token 886 ms cached vs 858 ms uncached, bench generation).
     prefix_cache: bool = Field(
-        default=False, description="Reuse the KV cache of the system message across questions."
+        default=False,
+        description="Keep and reuse the KV cache of the system message (measured no faster on a "
+        "2-core CPU with the default prompt; try it with long system prompts).",
     )
     max_new_tokens: int = Field(
-        default=256, ge=1, le=4096, description="Upper bound on answer length."
+        default=256, ge=1, le=4096, description="The longest answer, in tokens."
     )
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
+    temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        description="0 is greedy decoding (the same answer every time).",
+    )
     threads: int = Field(
-        0, ge=0, le=1024, description="torch CPU threads; 0 keeps torch's default."
+        0, ge=0, le=1024, description="CPU threads for generation; 0 keeps PyTorch's default."
     )
     cache_dir: Path | None = Field(
-        default=None, description="Where converted models are cached; default HOME/models."
+        default=None,
+        description="Where GGUF models are converted to safetensors, once; by default "
+        "`$RAGQA_HOME/models`.",
     )
 
     @model_validator(mode="after")
@@ -101,8 +121,13 @@ class ChunkingSettings(BaseModel):
     The size is capped at the embedder's window, so no chunk is silently truncated.
     """
 
-    chunk_size: int = Field(default=200, ge=16, le=8192)
-    chunk_overlap: int = Field(default=30, ge=0)
+    chunk_size: int = Field(
+        default=200, ge=16, le=8192,
+        description="Largest chunk, in tokens of the embedding model (capped at its window).",
+    )  # fmt: skip
+    chunk_overlap: int = Field(
+        default=30, ge=0, description="Tokens shared by neighbouring chunks."
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingSettings:
@@ -117,26 +142,38 @@ class ChunkingSettings(BaseModel):
 class IngestSettings(BaseModel):
     """Limits on parsing untrusted files, and parallelism."""
 
-    pdf_timeout_s: float = Field(default=120.0, gt=0, description="Wall-clock limit per PDF.")
-    pdf_memory_mb: int = Field(default=2048, ge=128, description="Memory limit per PDF parser.")
-    parse_workers: int = Field(default=2, ge=1, le=64, description="Files parsed in parallel.")
+    pdf_timeout_s: float = Field(
+        default=120.0, gt=0, description="Wall-clock limit for parsing one PDF, in seconds."
+    )
+    pdf_memory_mb: int = Field(
+        default=2048, ge=128, description="Memory limit for the process parsing one PDF."
+    )
+    parse_workers: int = Field(
+        default=2, ge=1, le=64, description="Files parsed in parallel while others are embedded."
+    )
 
 
 class RetrievalSettings(BaseModel):
     """How chunks are found and how many are given to the generator."""
 
-    top_k: int = Field(default=4, ge=1, le=50)
+    top_k: int = Field(default=4, ge=1, le=50, description="Chunks given to the model as sources.")
     mode: SearchMode = Field(
-        default=SearchMode.HYBRID, description="dense vectors, keyword BM25, or both fused."
+        default=SearchMode.HYBRID,
+        description="`dense`, `keyword` (BM25) or `hybrid` (both, fused).",
     )
     # score: hit@5 0.768 vs 0.707 (rrf) on covid_qa; Python FAQ 0.949 vs 0.954, MRR 0.889 vs
     # 0.867 (bench retrieval).
     fusion: Fusion = Field(
         default=Fusion.SCORE,
-        description="Hybrid fusion: cosine plus relative BM25 (score), or reciprocal rank (rrf).",
+        description="Hybrid fusion: `score` (cosine + relative BM25) or `rrf` (reciprocal rank).",
     )
-    candidates: int = Field(default=20, ge=1, le=1000, description="Per ranker, before fusion.")
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    candidates: int = Field(
+        default=20, ge=1, le=1000,
+        description="Candidates per ranker before fusion and reranking.",
+    )  # fmt: skip
+    rrf_k: int = Field(
+        default=60, ge=1, description="Reciprocal rank fusion constant (`rrf` fusion)."
+    )
     keyword_weight: float = Field(
         default=1.0,
         ge=0.0,
@@ -144,10 +181,14 @@ class RetrievalSettings(BaseModel):
         description="Weight of the BM25 side in hybrid fusion (dense is 1).",
     )
     mmr_lambda: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Set (e.g. 0.7) to diversify with MMR."
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Off by default; e.g. `0.7` to diversify the chosen chunks (MMR).",
     )
     reranker: str | None = Field(
-        default=None, description="A sentence-transformers CrossEncoder id or folder."
+        default=None,
+        description="A sentence-transformers CrossEncoder id or folder to rerank candidates.",
     )
     # 0.2: no false refusals on ClapNQ or covid_qa answerable questions (bench abstention),
     # while off-topic questions (best cosine around 0.1) are refused.
@@ -155,7 +196,8 @@ class RetrievalSettings(BaseModel):
         default=0.2,
         ge=-1.0,
         le=1.0,
-        description="Below this cosine score for the best chunk, answer 'not in the documents'.",
+        description="Below this best cosine score, answer 'not in the documents' without "
+        "generating.",
     )
 
 
@@ -163,26 +205,34 @@ class AnswerSettings(BaseModel):
     """How answers are written, checked and refused."""
 
     template: str = Field(
-        default="docs", description="Default prompt template: docs, support, extract or yours."
+        default="docs",
+        description="Default prompt template: `docs`, `support`, `extract`, or one of yours.",
     )
     templates_dir: Path | None = Field(
-        default=None, description="A folder of TOML templates that add to or replace built-ins."
+        default=None,
+        description="A folder of TOML templates that add to or replace the built-in ones.",
     )
     collection_templates: dict[str, str] = Field(
-        default_factory=dict, description='Template per collection, e.g. {"help": "support"}.'
+        default_factory=dict,
+        description='JSON: template per collection, e.g. `{"helpdesk": "support"}`.',
     )
     citation_min_support: float = Field(
         default=0.5, ge=0.0, le=1.0,
-        description="Share of a sentence's content words its cited source must hold.",
+        description="Share of a sentence's content words its cited source must hold, else the "
+        "citation is flagged.",
     )  # fmt: skip
     # 0.4: the most ClapNQ unanswerable refusals (18%) with at most 10% of answerable questions
     # falsely refused (8.7%), the same rule as min_score (bench refusal, 300 + 300).
     answer_min_support: float = Field(
         default=0.4, ge=0.0, le=1.0,
-        description="Strict templates refuse answers whose words the sources hold less than this.",
+        description="Strict templates refuse answers whose content words the sources hold less "
+        "than this.",
     )  # fmt: skip
     history_max_tokens: int = Field(
-        default=1024, ge=0, le=100_000, description="Earlier turns kept in the prompt, in tokens."
+        default=1024,
+        ge=0,
+        le=100_000,
+        description="Earlier conversation turns kept in the prompt, in tokens.",
     )
     rewrite_followups: bool = Field(
         default=True, description="Rewrite follow-up questions to stand alone before retrieval."
@@ -192,30 +242,36 @@ class AnswerSettings(BaseModel):
 class ChromaSettings(BaseModel):
     """The vector store: embedded under HOME/chroma unless a Chroma server host is set."""
 
-    host: str | None = None
-    port: int = Field(default=8000, ge=1, le=65535)
-    ssl: bool = False
+    host: str | None = Field(default=None, description="Chroma server host; unset means embedded.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
+    ssl: bool = Field(default=False, description="Use HTTPS to reach the Chroma server.")
 
 
 class ServerSettings(BaseModel):
     """The HTTP server and its limits."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
     api_key: SecretStr | None = Field(
-        default=None, description="If set, /api/* requires 'Authorization: Bearer <key>'."
+        default=None,
+        description="When set, `/api/*` and `/v1/*` require `Authorization: Bearer <key>`.",
     )
     rate_limit_per_minute: int = Field(
-        default=60, ge=0, description="Per client address; 0 disables."
+        default=60, ge=0,
+        description="Requests per minute per client address to `/api/*` and `/v1/*`; 0 disables.",
+    )  # fmt: skip
+    max_question_chars: int = Field(
+        default=2000, ge=1, le=100_000, description="Longest question accepted, in characters."
     )
-    max_question_chars: int = Field(default=2000, ge=1, le=100_000)
     max_request_bytes: int = Field(
-        default=1_000_000, ge=1024, description="Largest JSON request body."
+        default=1_000_000, ge=1024, description="Largest JSON request body, in bytes."
     )
     max_upload_bytes: int = Field(
-        default=100_000_000, ge=1024, description="Largest document upload request."
+        default=100_000_000, ge=1024, description="Largest document upload request, in bytes."
     )
-    warm_up: bool = Field(default=True, description="Load the models in the background at start.")
+    warm_up: bool = Field(
+        default=True, description="Load the models in the background when the server starts."
+    )
 
 
 class Settings(BaseSettings):
@@ -229,8 +285,14 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    home: Path = Field(default=Path(".ragqa"), description="Everything ragqa writes lives here.")
-    collection: str = Field(default="docs", description="The collection used when none is named.")
+    home: Path = Field(
+        default=Path(".ragqa"),
+        description="Everything ragqa writes: the Chroma store (`chroma/`), the keyword index "
+        "(`keyword.sqlite`), uploaded files (`uploads/`) and converted models (`models/`).",
+    )
+    collection: str = Field(
+        default="docs", description="The collection used when a command or request names none."
+    )
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)

@@ -17,6 +17,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from generation.rag import tidy_answer
 from server.cli import main
 from server.wiring import Services
 from tests.conftest import MakeSettings
@@ -166,8 +167,15 @@ def test_answers_stream_over_real_http(
     assert reads >= 3  # delivered piece by piece, not as one body at the end
     final = found[-1][1]
     streamed = "".join(data["text"] for kind, data in found if kind == "token")
-    # The final answer is the streamed text, tidied (run-on turns and repeats cut).
-    assert final["refused"] or set(final["answer"].split()) <= set(streamed.split())
+    # The final answer is the streamed text, tidied (run-on turns and repeats cut); not
+    # strict, so the only refusals are an empty tidied text or the model's own refusal.
+    tidied = tidy_answer(streamed)
+    if final["refused"]:
+        assert (final["refusal_reason"], tidied) == ("no_answer", "") or (
+            final["refusal_reason"] == "model_refused" and tidied
+        ), (final, streamed)
+    else:
+        assert final["answer"] == tidied, (final, streamed)
     assert final["citations"] and final["mode"] == "rag"
 
 

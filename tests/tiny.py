@@ -37,7 +37,8 @@ def _byte_bpe_tokenizer(specials: list[str]) -> object:
 
 
 def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
-    """A randomly initialised 2-layer Llama with a word-level tokenizer and a chat template."""
+    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer (trained in memory
+    on WORDS) and a chat template."""
     import torch
     from transformers import (
         GenerationConfig,

@@ -10,7 +10,7 @@ import pytest
 
 from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.loading import find_gguf, load_causal_lm
-from generation.local import HFGenerator
+from generation.local import HFGenerator, plain_prompt
 from retrieval.model_thread import ModelBusyError, ModelThread
 
 pytestmark = pytest.mark.model
@@ -70,6 +70,13 @@ def test_model_without_chat_template_uses_a_plain_prompt(tiny_llama: Path, tmp_p
     config.write_text(json.dumps(data))
     generator = HFGenerator(model=str(plain), cache_dir=tmp_path, max_new_tokens=4)
     result = generator.generate(MESSAGES)
+    _, tokenizer = generator.loaded()
+    assert not tokenizer.chat_template
+    prompt = tokenizer(plain_prompt(MESSAGES))["input_ids"]
+    assert result.prompt_tokens == generator.count_tokens(MESSAGES) == len(prompt)
+    shown = tokenizer.decode(prompt)
+    assert shown.startswith("System: answer the question") and shown.endswith("Assistant:")
+    assert "User: what is ragqa ?" in shown
     assert result.completion_tokens >= 1
 
 

@@ -214,3 +214,21 @@ def test_answer_is_tidied_before_citations_are_read() -> None:
     answer = rag(reply).answer(Request("q?", "c"))
     assert answer.text == "Use make run to start the server [2]."
     assert [c.n for c in answer.citations] == [2]
+
+
+class CharacterStreamer(FakeGenerator):
+    """Streams one character at a time, as a tokenizer that splits words would."""
+
+    def stream(self, messages, *, max_new_tokens=None, stop=()):  # type: ignore[no-untyped-def]
+        yield from self.generate(messages, max_new_tokens=max_new_tokens, stop=stop).text
+
+
+def test_a_streamed_answer_counts_tokens_not_pieces() -> None:
+    reply = "Use make run to start the server [2]."
+    asked = Request("How do I start it?", "docs")
+    answered = rag(generator=CharacterStreamer(reply)).answer(asked)
+    streamed = [e for e in rag(generator=CharacterStreamer(reply)).stream(asked)]
+    assert len([e for e in streamed if e.kind == "token"]) == len(reply)  # one per character
+    final = streamed[-1].data
+    assert final.text == answered.text
+    assert final.completion_tokens == answered.completion_tokens == len(reply.split())
