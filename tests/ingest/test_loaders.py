@@ -9,8 +9,7 @@ import pytest
 
 from ingest.cleaning import normalize_text
 from ingest.formats import load
-from ingest.isolation import run_isolated
-from ingest.loaders import LoadError, load_pdf
+from ingest.loaders import LoadError
 
 
 def test_text_and_markdown_are_one_page_with_sections(tmp_path: Path) -> None:
@@ -110,39 +109,3 @@ def test_encrypted_pdf_needs_its_password(shared_data: Path) -> None:
     with pytest.raises(LoadError, match="does not open it"):
         load(folder / name, password="wrong")
     assert any(p.text.strip() for p in load(folder / name, password=password))
-
-
-def _sleep_forever(path: Path, *, source: str, password: str | None = None) -> list[object]:
-    import time
-
-    time.sleep(60)
-    return []
-
-
-def _allocate(path: Path, *, source: str, password: str | None = None) -> list[object]:
-    blob = bytearray(1024 * 1024 * 1024)  # 1 GiB, over the limit below
-    return [len(blob)]
-
-
-def _crash(path: Path, *, source: str, password: str | None = None) -> list[object]:
-    import os
-
-    os._exit(3)
-
-
-def test_isolated_parse_returns_pages(shared_data: Path) -> None:
-    path = shared_data / "debian_faq" / "debian-faq.en.pdf"
-    pages = run_isolated(load_pdf, path, source="s", timeout_s=120, memory_mb=2048)
-    assert len(pages) == 73 and pages[0].source == "s"
-
-
-@pytest.mark.parametrize(
-    ("fn", "message"),
-    [(_sleep_forever, "longer than 1 s"), (_allocate, "more than 256 MB"),
-     (_crash, "crashed \\(exit code 3\\)")],
-)  # fmt: skip
-def test_isolated_parse_survives_hangs_bombs_and_crashes(
-    tmp_path: Path, fn: object, message: str
-) -> None:
-    with pytest.raises(LoadError, match=message):
-        run_isolated(fn, tmp_path / "x.pdf", source="s", timeout_s=1, memory_mb=256)  # type: ignore[arg-type]

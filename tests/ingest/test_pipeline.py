@@ -244,7 +244,7 @@ def test_leftovers_of_an_interrupted_run_are_swept(tmp_path: Path, index: Chroma
     docs = write_docs(tmp_path / "docs")
     ingestor(index).ingest([docs], collection="docs")
     # As if a run had stored a new version and died before switching to it.
-    from tests.retrieval.test_index import make_chunks
+    from tests.fakes import make_chunks
 
     orphans = make_chunks(["half written"], source_id(docs / "notes.txt"), version="dead")
     index.upsert("docs", orphans, FakeEmbedder().embed_documents(["half written"]))

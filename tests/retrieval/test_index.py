@@ -17,46 +17,7 @@ from retrieval.chroma import (
 from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.types import Chunk, DocumentRecord
-from tests.fakes import FakeEmbedder
-
-TEXTS = [
-    "Debian is a free operating system built by volunteers.",
-    "The kernel schedules processes and manages memory.",
-    "Packages are installed with apt and dpkg.",
-    "Chroma stores vectors for similarity search.",
-    "Flask serves the HTTP API of the application.",
-    "A chunk is a piece of a page of a document.",
-    "Gunicorn runs WSGI applications in production.",
-    "Embeddings map text to points in a vector space.",
-]
-
-
-def make_chunks(texts: list[str], source: str = "/docs/a.txt", version: str = "v1") -> list[Chunk]:
-    return [
-        Chunk(
-            id=Chunk.make_id(source, version, None, i, t),
-            text=t,
-            source=source,
-            start=i,
-            version=version,
-            metadata={"filename": "a.txt"},
-        )
-        for i, t in enumerate(texts)
-    ]
-
-
-def record(source: str, version: str = "v1", chunks: int = 1) -> DocumentRecord:
-    return DocumentRecord(source, version, pages=1, chunks=chunks, ingested_at="2026-01-01")
-
-
-def store(index: ChromaIndex, collection: str, chunks: list[Chunk]) -> None:
-    """Publish chunks as their documents' visible versions, as the ingest pipeline does."""
-    records = [
-        record(source, version) for source, version in {(c.source, c.version) for c in chunks}
-    ]
-    index.publish(
-        collection, records, chunks, FakeEmbedder().embed_documents([c.text for c in chunks])
-    )
+from tests.fakes import TEXTS, FakeEmbedder, make_chunks, record, store
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.recovery import DamagedIndexError
 from retrieval.types import Chunk, DocumentRecord
-from tests.fakes import FakeEmbedder
-from tests.retrieval.test_index import make_chunks
+from tests.fakes import FakeEmbedder, make_chunks
 
 WORDS = ["apt", "kernel", "memory", "flask", "vector", "page", "chunk", "query", "index",
          "server", "model", "token"]  # fmt: skip

@@ -13,8 +13,7 @@ from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.retriever import InvalidSearchError, Retriever
 from retrieval.types import ScoredChunk
-from tests.fakes import FakeEmbedder
-from tests.retrieval.test_index import TEXTS, make_chunks, store
+from tests.fakes import TEXTS, FakeEmbedder, make_chunks, store
 
 
 @pytest.fixture
