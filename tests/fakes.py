@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from retrieval.types import Chunk, DocumentRecord
 
 if TYPE_CHECKING:
     from retrieval.index import ChromaIndex
+    from retrieval.model_thread import ModelThread
 
 
 class FakeEmbedder:
@@ -157,3 +159,18 @@ def store(index: ChromaIndex, collection: str, chunks: list[Chunk]) -> None:
     index.publish(
         collection, records, chunks, FakeEmbedder().embed_documents([c.text for c in chunks])
     )
+
+
+def occupy(model_thread: ModelThread) -> tuple[threading.Event, threading.Thread]:
+    """Hold the model thread with a running call until the returned event is set."""
+    release, running = threading.Event(), threading.Event()
+
+    def work() -> None:
+        running.set()
+        release.wait(10)
+
+    caller = threading.Thread(target=lambda: model_thread.run(work))
+    caller.start()
+    if not running.wait(5):
+        raise RuntimeError("the model thread did not start the call")
+    return release, caller

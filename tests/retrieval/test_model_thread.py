@@ -8,25 +8,12 @@ import time
 import pytest
 
 from retrieval.model_thread import Emit, ModelBusyError, ModelThread
+from tests.fakes import occupy
 
 
 @pytest.fixture
 def model_thread() -> ModelThread:
     return ModelThread(max_waiting=1, wait_timeout_s=5, name="test-model")
-
-
-def hold(model_thread: ModelThread) -> tuple[threading.Event, threading.Thread]:
-    """Occupy the model thread until the returned event is set."""
-    release, running = threading.Event(), threading.Event()
-
-    def work() -> None:
-        running.set()
-        release.wait(10)
-
-    caller = threading.Thread(target=lambda: model_thread.run(work))
-    caller.start()
-    assert running.wait(5)
-    return release, caller
 
 
 def test_every_call_runs_on_the_one_thread(model_thread: ModelThread) -> None:
@@ -52,7 +39,7 @@ def test_a_nested_call_runs_inline_instead_of_deadlocking(model_thread: ModelThr
 
 
 def test_callers_beyond_the_waiting_limit_are_busy_at_once(model_thread: ModelThread) -> None:
-    release, first = hold(model_thread)
+    release, first = occupy(model_thread)
     waiting = threading.Thread(target=lambda: model_thread.run(lambda: None))
     waiting.start()
     time.sleep(0.2)  # the one allowed waiter is queued
@@ -72,7 +59,7 @@ def test_callers_beyond_the_waiting_limit_are_busy_at_once(model_thread: ModelTh
 
 def test_a_caller_that_waits_too_long_is_busy_and_its_work_never_runs() -> None:
     model_thread = ModelThread(max_waiting=4, wait_timeout_s=0.3)
-    release, first = hold(model_thread)
+    release, first = occupy(model_thread)
     ran: list[int] = []
     with pytest.raises(ModelBusyError, match=r"stayed busy for 0\.3 s"):
         model_thread.run(lambda: ran.append(1))

@@ -20,7 +20,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.wiring import Services
 from tests.conftest import MakeSettings
-from tests.fakes import FakeEmbedder, FakeGenerator
+from tests.fakes import FakeEmbedder, FakeGenerator, occupy
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello?"}]
 
@@ -174,15 +174,7 @@ def test_remote_generation_equals_local_on_a_tiny_model(
 
 def test_remote_generation_queues_on_its_model_thread_like_local(services: Services) -> None:
     model_thread = ModelThread(max_waiting=0, wait_timeout_s=5)
-    release, running = threading.Event(), threading.Event()
-
-    def occupy() -> None:
-        running.set()
-        release.wait(10)
-
-    holder = threading.Thread(target=lambda: model_thread.run(occupy))
-    holder.start()
-    assert running.wait(5)
+    release, holder = occupy(model_thread)
     with serve(services) as url:
         remote = OpenAICompatibleGenerator(base_url=url, model="generator",
                                            model_thread=model_thread)  # fmt: skip
