@@ -10,8 +10,11 @@ from typing import Any
 import click
 
 from ingest.discovery import source_id
+from ingest.formats import FORMATS
 from ingest.report import FileResult
 from server.cli.common import domain_errors, print_json, services_of
+
+KNOWN_FORMATS = ", ".join(sorted({f.name for f in FORMATS.values()}))
 
 
 class _TerminalProgress:
@@ -54,7 +57,7 @@ def _read_passwords(path: Path | None) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
-@click.command()
+@click.command(help=f"Add documents: {KNOWN_FORMATS} files, or folders of them.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
@@ -78,7 +81,7 @@ def ingest(
     passwords_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Add documents (text, markdown, rst, HTML, PDF, FAQ JSONL/CSV; folders too)."""
+    """Add documents (the formats are listed in --help; folders too)."""
     services = services_of(ctx)
     name = collection or services.settings.collection
     progress = _TerminalProgress()
