@@ -9,6 +9,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from retrieval.filters import SearchFilter
 from server.current import services
 from server.errors import BadRequestError
 
@@ -119,3 +120,9 @@ def read_body(model: type[B], hint: str) -> B:
         return model.model_validate(data)
     except ValidationError as error:
         raise BadRequestError(_explain(error)) from None
+
+
+def search_options(mode: str | None, filters: dict[str, Any] | None) -> dict[str, Any]:
+    """Retrieval options of a request: its retrieval mode and parsed filters."""
+    where = SearchFilter.parse(filters)
+    return {"mode": mode, "where": None if where.empty else where}

@@ -9,9 +9,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from generation.prompts import Example
 from generation.rag import Event, Request
-from server.bodies import ChatBody, read_body
+from server.bodies import ChatBody, read_body, search_options
 from server.current import services
-from server.search import search_options
 from server.sse import format_event, sse_response
 
 chat_api = Blueprint("chat", __name__, url_prefix="/api")

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify
 
-from retrieval.filters import SearchFilter
-from server.bodies import SearchBody, read_body
+from server.bodies import SearchBody, read_body, search_options
 from server.current import services
 from server.errors import BadRequestError
 
 search_api = Blueprint("search", __name__, url_prefix="/api")
-
-
-def search_options(mode: str | None, filters: dict[str, Any] | None) -> dict[str, Any]:
-    """Retrieval options of a request: its retrieval mode and parsed filters."""
-    where = SearchFilter.parse(filters)
-    return {"mode": mode, "where": None if where.empty else where}
 
 
 @search_api.post("/search")
