@@ -17,7 +17,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from generation.rag import tidy_answer
+from generation.cleanup import tidy_answer
 from server.cli import main
 from server.wiring import Services
 from tests.conftest import MakeSettings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from generation.cleanup import is_refusal, tidy_answer
 from generation.prompts import Example, TemplateLibrary
-from generation.rag import InvalidQuestionError, Rag, Request, is_refusal, tidy_answer
+from generation.rag import InvalidQuestionError, Rag, Request
 from retrieval.types import Chunk, ScoredChunk
 from tests.fakes import FakeGenerator
 
