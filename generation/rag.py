@@ -11,6 +11,7 @@ from generation.citations import answer_support, check_citations
 from generation.cleanup import is_refusal, tidy_answer
 from generation.context import bound_history, pack_prompt
 from generation.conversation import standalone_question, validate_history
+from generation.extractive import SentenceExtractor
 from generation.generator import Generator
 from generation.prompts import Example, PromptTemplate, TemplateLibrary
 from generation.types import Answer, AnswerMode, ContextReport
@@ -81,8 +82,9 @@ class Event:
 
 
 class Rag:
-    """Answer questions in every mode: closed_book, few_shot and rag (retrieve, pack, generate,
-    verify citations, refuse when the documents do not support an answer)."""
+    """Answer questions in every mode: closed_book, few_shot, rag (retrieve, pack, generate,
+    verify citations, refuse when the documents do not support an answer) and extractive
+    (retrieve, then quote the sentences that answer, with no generator call)."""
 
     def __init__(
         self,
@@ -98,7 +100,9 @@ class Rag:
         answer_min_support: float = 0.4,
         history_max_tokens: int = 1024,
         rewrite_followups: bool = True,
+        extractor: SentenceExtractor | None = None,
     ) -> None:
+        self._extractor = extractor or SentenceExtractor()
         self._searcher = searcher
         self._generator = generator
         self._templates = templates or TemplateLibrary()
@@ -174,9 +178,9 @@ class Rag:
             standalone=None,
         )  # fmt: skip
         hits: list[ScoredChunk] | None = None
-        if request.mode == "rag":
+        if request.mode in (AnswerMode.RAG, AnswerMode.EXTRACTIVE):
             query = question
-            if history and self._rewrite:
+            if history and self._rewrite and request.mode == AnswerMode.RAG:
                 begun = time.perf_counter()
                 query = standalone_question(self._generator, history, question)
                 prepared.standalone = query
@@ -192,6 +196,10 @@ class Rag:
                 prepared.hits = hits
                 prepared.early = self._refusal(prepared, "low_retrieval_score")
                 return prepared
+            if request.mode == AnswerMode.EXTRACTIVE:
+                prepared.hits = hits
+                prepared.early = self._extracted(prepared)
+                return prepared
         examples = self._examples(request, template)
         packed = pack_prompt(
             template, question, hits, count_tokens=self._generator.count_tokens,
@@ -202,6 +210,19 @@ class Rag:
             packed.messages, packed.hits, packed.report
         )  # fmt: skip
         return prepared
+
+    def _extracted(self, prepared: _Prepared) -> Answer:
+        """The extractive answer: the passages' best sentences with their [n]."""
+        begun = time.perf_counter()
+        text = self._extractor.extract(prepared.request.question, prepared.hits)
+        prepared.timings["extraction"] = (time.perf_counter() - begun) * 1000
+        if not text:
+            return self._refusal(prepared, "nothing_extracted")
+        check = check_citations(text, prepared.hits, min_support=self._citation_min_support)
+        return self._answer(
+            prepared, text, citations=check.citations, support=answer_support(text, prepared.hits),
+            unsupported=check.unsupported, invalid=check.invalid,
+        )  # fmt: skip
 
     @staticmethod
     def _examples(request: Request, template: PromptTemplate) -> Sequence[Example]:

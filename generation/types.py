@@ -13,6 +13,7 @@ class AnswerMode(StrEnum):
     CLOSED_BOOK = "closed_book"
     FEW_SHOT = "few_shot"
     RAG = "rag"
+    EXTRACTIVE = "extractive"  # the passages' own sentences, no generator call
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from generation.extractive import SentenceExtractor
 from generation.generator import Generator, GeneratorBackend
 from generation.local import HFGenerator
 from generation.prompts import TemplateLibrary
@@ -255,6 +256,7 @@ class Services:
             history_max_tokens=a.history_max_tokens,
             rewrite_followups=a.rewrite_followups,
             max_question_chars=self.settings.server.max_question_chars,
+            extractor=SentenceExtractor(embedder=self.embedder),
         )
 
     def warm_up(self) -> None:

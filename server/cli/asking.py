@@ -21,7 +21,8 @@ from server.wiring import Services
 @click.option(
     "--mode", default=AnswerMode.RAG.value, show_default=True,
     type=click.Choice([m.value for m in AnswerMode]),
-    help="rag, closed_book (no retrieval) or few_shot (examples, no retrieval).",
+    help="rag, closed_book (no retrieval), few_shot (examples, no retrieval) or extractive "
+    "(the sources' own sentences, no model call).",
 )  # fmt: skip
 @click.option("--template", "-t", default=None, help="Prompt template (docs, support, extract…).")
 @click.option("--strict/--no-strict", default=None, help="Refuse unsupported answers.")

@@ -135,3 +135,14 @@ def test_a_failure_during_generation_is_an_error_event(
     assert [kind for kind, _ in found] == ["retrieval", "error"]
     error = found[-1][1]["error"]  # type: ignore[index]
     assert error["code"] == "internal_error" and "GPU" not in error["message"]
+
+
+def test_extractive_mode_quotes_the_documents_over_http(
+    client: FlaskClient, generator: FakeGenerator
+) -> None:
+    data = client.post("/api/chat", json={"question": "How do I install ragqa?",
+                                          "mode": "extractive"}).get_json()  # fmt: skip
+    assert data["mode"] == "extractive" and not data["refused"]
+    assert data["answer"] == "Run make run to install ragqa and start the server [1]."
+    assert data["citations"][0]["source"].endswith("install.md")
+    assert generator.prompts == []  # no model call

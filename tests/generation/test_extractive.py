@@ -1,0 +1,92 @@
+"""The extractive answerer: the passages' own sentences that answer the question, cited."""
+
+from __future__ import annotations
+
+from generation.extractive import SentenceExtractor, split_sentences
+from generation.rag import Rag, Request
+from retrieval.types import Chunk, ScoredChunk
+from tests.fakes import FakeEmbedder, FakeGenerator
+
+GUIDE = """# Serving
+
+`ragqa serve` starts the chat page and the HTTP API. The server listens on
+port 8000 by default; set RAGQA_SERVER__PORT to change it.
+
+| variable | default | meaning |
+|---|---|---|
+| `RAGQA_SERVER__HOST` | `127.0.0.1` | Address to bind. |
+
+- Uploads are limited to 100 MB per request.
+"""
+INGEST = """Ingest reads text, markdown, HTML, PDF and FAQ files. Re-ingesting an unchanged
+file does nothing. A changed file replaces its old version in one atomic step."""
+HITS = [
+    ScoredChunk(Chunk(id="i", text=INGEST, source="/docs/ingesting.md"), 0.5),
+    ScoredChunk(Chunk(id="s", text=GUIDE, source="/docs/deployment.md"), 0.45),
+]
+
+
+def test_passages_split_into_sentences_rows_and_items() -> None:
+    assert split_sentences(GUIDE) == [
+        "`ragqa serve` starts the chat page and the HTTP API.",
+        "The server listens on port 8000 by default; set RAGQA_SERVER__PORT to change it.",
+        "variable; default; meaning",
+        "RAGQA_SERVER__HOST; 127.0.0.1; Address to bind.",
+        "Uploads are limited to 100 MB per request.",
+    ]
+
+
+def test_the_sentence_that_holds_the_answer_comes_with_its_citation() -> None:
+    for embedder in (None, FakeEmbedder()):
+        extractor = SentenceExtractor(embedder=embedder)
+        port = extractor.extract("What port does the server listen on by default?", HITS)
+        assert port.startswith("The server listens on port 8000 by default; set RAGQA_SERVER__PORT")
+        assert "[2]." in port and "[1]" not in port
+        upload = extractor.extract("How large may an upload be?", HITS)
+        assert upload == "Uploads are limited to 100 MB per request [2]."
+        kinds = extractor.extract("Which kinds of files does ingest read?", HITS)
+        assert kinds.startswith("Ingest reads text, markdown, HTML, PDF and FAQ files [1].")
+
+
+def test_no_passage_text_means_no_answer() -> None:
+    empty = [ScoredChunk(Chunk(id="h", text="# Heading only", source="/a.md"), 0.9)]
+    assert SentenceExtractor().extract("What is it?", empty) == ""
+
+
+class Searcher:
+    def search(self, question: str, **options: object) -> list[ScoredChunk]:
+        return HITS
+
+
+def test_extractive_mode_answers_without_calling_the_generator() -> None:
+    generator = FakeGenerator()
+    rag = Rag(searcher=Searcher(), generator=generator,
+              extractor=SentenceExtractor(embedder=FakeEmbedder()))  # fmt: skip
+    asked = Request("What port does the server listen on by default?", "docs", mode="extractive")
+    answer = rag.answer(asked)
+    assert generator.prompts == []
+    assert (answer.mode, answer.refused) == ("extractive", False)
+    assert "port 8000" in answer.text
+    assert [c.source for c in answer.citations] == ["/docs/deployment.md"]
+    assert answer.citations[0].support == 1.0 and not answer.citations_inferred
+    assert "extraction" in answer.timings_ms
+    events = list(rag.stream(asked))
+    assert [e.kind for e in events] == ["retrieval", "answer"]
+    assert events[-1].data.text == answer.text
+
+
+def test_a_wrapped_list_item_stays_whole_and_example_questions_are_not_answers() -> None:
+    text = (
+        "- To serve other machines, set the key; every request (the\n"
+        "  OpenAI-compatible API too) must then send it.\n"
+        '- Ask the chat page questions such as "Which file types can I ingest?" to try it.\n'
+    )
+    assert split_sentences(text)[0] == (
+        "To serve other machines, set the key; every request (the OpenAI-compatible API too) "
+        "must then send it."
+    )
+    hits = [ScoredChunk(Chunk(id="x", text=text + "\n\nIngest reads text and PDF files.\n",
+                              source="/a.md"), 0.5)]  # fmt: skip
+    assert SentenceExtractor().extract("Which file types can I ingest?", hits) == (
+        "Ingest reads text and PDF files [1]."
+    )
