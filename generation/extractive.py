@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -115,8 +116,13 @@ class SentenceExtractor:
         dense_weight: float = 0.5,
         keyword_weight: float = 0.35,
         passage_weight: float = 0.15,
+        cache_size: int = 8192,
     ) -> None:
         self._embedder = embedder
+        # Sentence vectors by text, least recently used out: popular passages come back often.
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
         self._max_sentences = max_sentences
         self._max_chars = max_chars
         self._weights = (dense_weight, keyword_weight, passage_weight)
@@ -137,13 +143,31 @@ class SentenceExtractor:
         dense = [0.0] * len(sentences)
         if self._embedder is not None and sentences:
             asked = self._embedder.embed_query(question)
-            vectors = self._embedder.embed_documents([s.text for s in sentences])
+            vectors = self._sentence_vectors(self._embedder, [s.text for s in sentences])
             dense = [_cosine(asked, v) for v in vectors]
         w_dense, w_keyword, w_passage = self._weights
         return [
             w_dense * d + w_keyword * k / best + w_passage * hits[s.n - 1].score
             for s, d, k in zip(sentences, dense, keyword, strict=True)
         ]
+
+    def _sentence_vectors(
+        self, embedder: SentenceEmbedder, texts: Sequence[str]
+    ) -> list[list[float]]:
+        """Vectors of the texts, embedding only those not seen recently."""
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        fresh = dict(zip(missing, embedder.embed_documents(missing), strict=True))
+        with self._lock:
+            for text, vector in fresh.items():
+                self._vectors[text] = vector
+            found = [fresh.get(t) or self._vectors[t] for t in texts]
+            for text in texts:
+                if text in self._vectors:
+                    self._vectors.move_to_end(text)
+            while len(self._vectors) > self._cache_size:
+                self._vectors.popitem(last=False)
+        return found
 
     def extract(self, question: str, hits: Sequence[ScoredChunk]) -> str:
         """The answer: the best sentences, each with its [n]; empty if the passages hold none.

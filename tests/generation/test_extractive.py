@@ -90,3 +90,15 @@ def test_a_wrapped_list_item_stays_whole_and_example_questions_are_not_answers()
     assert SentenceExtractor().extract("Which file types can I ingest?", hits) == (
         "Ingest reads text and PDF files [1]."
     )
+
+
+def test_sentence_vectors_are_embedded_once_while_they_stay_in_the_cache() -> None:
+    embedder = FakeEmbedder()
+    extractor = SentenceExtractor(embedder=embedder, cache_size=100)
+    first = extractor.extract("What port does the server listen on?", HITS)
+    assert extractor.extract("What port does the server listen on?", HITS) == first
+    assert embedder.calls == [8, 0]  # every sentence the first time, none the second
+    small = SentenceExtractor(embedder=embedder, cache_size=2)
+    small.extract("What port?", HITS)
+    small.extract("What port?", HITS)
+    assert embedder.calls[-2:] == [8, 6]  # it kept 2 of the 8: the other 6 are embedded again
