@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +17,10 @@ from generation.extractive import SentenceExtractor
 from generation.generator import Generator
 from generation.prompts import Example, PromptTemplate, TemplateLibrary
 from generation.types import Answer, AnswerMode, ContextReport
+from generation.verification import verify
 from retrieval.types import ScoredChunk
 
+logger = logging.getLogger(__name__)
 MODES = tuple(AnswerMode)
 LATER_MODES = ("finetuned", "finetuned_rag")  # need a fine-tuned adapter (fine-tuning issue)
 # Small models sometimes carry on with a made-up next turn; stop there.
@@ -234,16 +238,22 @@ class Rag:
         return ()
 
     def _finish(self, prepared: _Prepared, raw: str, tokens: int) -> Answer:
-        """Tidy the text, verify citations and support, refuse if strict and unsupported."""
+        """Tidy the text, verify it and its citations (a failing answer is replaced), refuse if
+        strict and unsupported."""
         text = tidy_answer(raw)
         template, hits = prepared.template, prepared.hits
         if not text:  # it only began a made-up turn ("Question: ...") or wrote nothing
             return self._refusal(prepared, "no_answer", tokens)
         if is_refusal(text, template.refusal):
             return self._refusal(prepared, "model_refused", tokens)
-        if prepared.request.mode != "rag":
+        check = None
+        if prepared.request.mode == AnswerMode.RAG:
+            check = check_citations(text, hits, min_support=self._citation_min_support)
+        problem = verify(text, check.invalid if check is not None else ())
+        if problem is not None:
+            return self._replaced(prepared, problem, tokens)
+        if check is None:
             return self._answer(prepared, text, tokens=tokens)
-        check = check_citations(text, hits, min_support=self._citation_min_support)
         supported = answer_support(text, hits)
         if prepared.strict and supported < self._answer_min_support:
             return self._refusal(prepared, "unsupported_answer", tokens, support=supported)
@@ -251,6 +261,16 @@ class Rag:
             prepared, text, tokens=tokens, citations=check.citations, inferred=check.inferred,
             support=supported, unsupported=check.unsupported, invalid=check.invalid,
         )  # fmt: skip
+
+    def _replaced(self, prepared: _Prepared, problem: str, tokens: int) -> Answer:
+        """What is shown instead of a generated answer that failed verification: the
+        extractive answer where there are passages, else a refusal."""
+        logger.warning("replaced a generated answer to %r: %s", prepared.request.question, problem)
+        if prepared.request.mode == AnswerMode.RAG and prepared.hits:
+            shown = self._extracted(prepared)
+        else:
+            shown = self._refusal(prepared, "degenerate_answer", tokens)
+        return dataclasses.replace(shown, replaced_reason=problem, completion_tokens=tokens)
 
     def _refusal(
         self, prepared: _Prepared, reason: str, tokens: int = 0, support: float | None = None

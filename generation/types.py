@@ -95,7 +95,9 @@ class Answer:
 
     `citations_inferred` is True when the model cited nothing and the citations are the given
     sources that best support the answer, rather than ones it named. `refusal_reason` says why
-    an answer was refused: low_retrieval_score, no_answer, model_refused or unsupported_answer.
+    an answer was refused: low_retrieval_score, no_answer, model_refused, unsupported_answer,
+    nothing_extracted or degenerate_answer. `replaced_reason` says why the generated answer
+    failed verification and was replaced (by the extractive answer in rag mode).
     """
 
     text: str
@@ -113,6 +115,7 @@ class Answer:
     invalid_citations: tuple[int, ...] = ()
     context: ContextReport | None = None
     completion_tokens: int = 0
+    replaced_reason: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of `ragqa ask --json` and `POST /api/chat`."""
@@ -131,5 +134,6 @@ class Answer:
             "invalid_citations": list(self.invalid_citations),
             "context": None if self.context is None else self.context.to_dict(),
             "completion_tokens": self.completion_tokens,
+            "replaced_reason": self.replaced_reason,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

@@ -167,13 +167,16 @@ def test_answers_stream_over_real_http(
     assert reads >= 3  # delivered piece by piece, not as one body at the end
     final = found[-1][1]
     streamed = "".join(data["text"] for kind, data in found if kind == "token")
-    # The final answer is the streamed text, tidied (run-on turns and repeats cut); not
-    # strict, so the only refusals are an empty tidied text or the model's own refusal.
+    # The final answer is the streamed text, tidied (run-on turns and repeats cut), unless it
+    # failed verification (a random tiny model loops): then the passage's own sentence,
+    # cited. Not strict, so the only refusals are an empty text or the model's own refusal.
     tidied = tidy_answer(streamed)
     if final["refused"]:
         assert (final["refusal_reason"], tidied) == ("no_answer", "") or (
             final["refusal_reason"] == "model_refused" and tidied
         ), (final, streamed)
+    elif final["replaced_reason"] is not None:
+        assert final["answer"].startswith("ragqa is a server") and "[1]" in final["answer"]
     else:
         assert final["answer"] == tidied, (final, streamed)
     assert final["citations"] and final["mode"] == "rag"
