@@ -47,6 +47,7 @@ function showSources(turn, data) {
 function showMeta(turn, data) {
   const parts = [data.mode];
   if (data.standalone_question) parts.push(`searched for: ${data.standalone_question}`);
+  if (data.replaced_reason) parts.push(`quoted from the sources: the model's answer failed (${data.replaced_reason})`);
   const dropped = data.context && data.context.dropped.length;
   if (dropped) parts.push(`${dropped} sources did not fit the model's window`);
   const total = data.timings_ms && data.timings_ms.total;
