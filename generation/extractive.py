@@ -90,16 +90,12 @@ def _keyword_scores(question: str, sentences: Sequence[Sentence]) -> list[float]
     if not asked or not sentences:
         return [0.0] * len(sentences)
     average = sum(sum(w.values()) for w in words) / len(words) or 1.0
+    having = Counter(word for w in words for word in w.keys() & asked)
+    idf = {w: math.log(1 + (len(words) - n + 0.5) / (n + 0.5)) for w, n in having.items()}
     scores = []
     for counts in words:
-        length, score = sum(counts.values()), 0.0
-        for word in asked:
-            having = sum(1 for w in words if word in w)
-            if counts[word]:
-                idf = math.log(1 + (len(words) - having + 0.5) / (having + 0.5))
-                score += idf * counts[word] * 2.2 / (counts[word] + 1.2 * (0.25 + 0.75 * length
-                                                                           / average))  # fmt: skip
-        scores.append(score)
+        norm = 1.2 * (0.25 + 0.75 * sum(counts.values()) / average)
+        scores.append(sum(idf[w] * counts[w] * 2.2 / (counts[w] + norm) for w in idf if counts[w]))
     return scores
 
 

@@ -14,7 +14,7 @@ from generation.cleanup import is_refusal, tidy_answer
 from generation.context import bound_history, pack_prompt
 from generation.conversation import standalone_question, validate_history
 from generation.extractive import SentenceExtractor
-from generation.generator import Generator
+from generation.generator import Generator, Message
 from generation.prompts import Example, PromptTemplate, TemplateLibrary
 from generation.types import Answer, AnswerMode, ContextReport
 from generation.verification import verify
@@ -174,8 +174,10 @@ class Rag:
         question = self._validate(request)
         request.question = question
         template = self.template_for(request.collection, request.template)
-        history = bound_history(validate_history(list(request.history)),
-                                self._generator.count_tokens, self._history_max_tokens)  # fmt: skip
+        history: Sequence[Message] = validate_history(list(request.history))
+        if request.mode != AnswerMode.EXTRACTIVE:  # it uses no history, and no generator
+            history = bound_history(history, self._generator.count_tokens,
+                                    self._history_max_tokens)  # fmt: skip
         prepared = _Prepared(
             request=request, template=template, started=time.perf_counter(), timings={},
             strict=template.strict if request.strict is None else request.strict,

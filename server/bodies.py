@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -75,15 +75,12 @@ class CompletionBody(Body):
     messages: list[MessageBody] = Field(min_length=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None  # the OpenAI API's limit
     stream: bool = False
 
     def stop_texts(self) -> list[str]:
-        """The stop texts as a list of at most four (the OpenAI API's limit)."""
-        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        if len(stop) > 4:
-            raise BadRequestError('"stop" must be a string or a list of up to 4 strings.')
-        return stop
+        """The stop texts as a list."""
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
 
 
 _TYPE_NAMES = {"str", "int", "float", "bool", "dict", "list", "none"}
