@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bench.abstention import run_abstention
-from bench.answers import run_answers
+from bench.answers import MODES, SETS, run_answers
 from bench.beir import run_beir
 from bench.generation import run_generation
 from bench.ingest import run_ingest
@@ -50,10 +51,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Where to write JSON (default bench/results/NAME.json).",
     )
+    parser.add_argument("--set", action="append", choices=SETS, dest="sets",
+                        help="answers: a question set (repeatable; default all).")  # fmt: skip
+    parser.add_argument("--mode", action="append", choices=MODES, dest="modes",
+                        help="answers: an answer mode (repeatable; default all).")  # fmt: skip
+    parser.add_argument("--limit", type=int, default=None,
+                        help="answers: questions per set (12 if --quick).")  # fmt: skip
     args = parser.parse_args(argv)
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
+    chosen = {k: v for k, v in (("sets", args.sets), ("modes", args.modes),
+                                ("limit", args.limit)) if v}  # fmt: skip
     for name in names:
-        result: Result = BENCHMARKS[name](data=args.data, quick=args.quick)
+        run = BENCHMARKS[name]
+        unknown = set(chosen) - set(inspect.signature(run).parameters)
+        if unknown:
+            parser.error(f"{name} does not take --{', --'.join(sorted(unknown))}")
+        result: Result = run(data=args.data, quick=args.quick, **chosen)
         result.context.update(
             {
                 "quick": args.quick,

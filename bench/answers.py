@@ -1,48 +1,38 @@
-"""Answer quality per mode: exact match, token F1, containment, citation precision, refusals
-and latency, on covid_qa (seeded sample of 200), the Python FAQ, and ClapNQ refusals.
+"""Answer quality per mode, per question set: exact match, token F1 (the answer's [n] markers
+left out), containment, key phrases (user guide), refusals, answers replaced after failing
+verification, degenerate answers shown (must be 0), answers with a citation, citations
+supported by their passage, citation precision, and latency.
 
-Modes: closed_book (the model alone), few_shot (three worked examples from the same set, not
-in the sample), rag (the product default: hybrid retrieval, the docs template, strict).
-Gold answers: covid_qa's answer span; for the Python FAQ, the first paragraph of the FAQ
-entry. A citation is precise when its chunk holds the gold answer (covid_qa: covers the
-answer's offset; Python FAQ: comes from the gold file); citation_precision counts the [n] the
-model wrote, inferred_citation_precision the sources attached when it wrote none. --quick: 12
-questions per set, and only the documents those questions need (plus distractors) are ingested.
+Sets (bench/answer_sets.py): docs (the user guide, questions in bench/data), covid_qa (seeded
+sample of 200), python_faq; then ClapNQ dev refusals per retrieving mode (bench/refusal.py).
+Modes: closed_book, few_shot (three worked examples from outside the sample), rag, extractive.
+A citation is precise when its chunk holds the gold answer (covid_qa: covers the answer's
+offset; others: comes from the gold file); citation_precision counts the [n] in the answer,
+inferred_citation_precision the sources attached when it had none. --quick or --limit N: that
+many questions per set, and (for N < 100) only the documents they need plus distractors.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import re
 import string
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
+from bench.answer_sets import AnswerSet, load_set
 from bench.refusal import clapnq_refusals, short_answer_services
 from bench.report import Result, percentile
-from generation.prompts import Example
 from generation.rag import Request
 from generation.types import AnswerMode
-from ingest.cleaning import normalize_text
-from ingest.discovery import source_id
-from ingest.loaders import decode
+from generation.verification import degenerate
 from server.wiring import Services
 
 MODES = tuple(AnswerMode)
-
-
-@dataclass
-class Item:
-    """A question, its gold answer, and how to tell whether a chunk holds that answer."""
-
-    question: str
-    gold: str
-    holds: Callable[[str, int, int], bool]  # (source, start, length) -> holds the gold answer
+SETS = ("docs", "covid_qa", "python_faq", "clapnq")
+_MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 
 
 def normalise(text: str) -> str:
@@ -61,106 +51,86 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _covid(data: Path, quick: bool) -> tuple[list[Path], list[Item], list[Example]]:
-    rows = [json.loads(line) for line in
-            (data / "covid_qa" / "covidqa_200423.flat.jsonl").read_text().splitlines()]  # fmt: skip
-    rng = random.Random(2026)
-    sample = rng.sample(rows, 200)
-    rest = [r for r in rows if r not in sample]
-    examples = [Example(r["question"], r["answer"].strip(), r["answer"].strip())
-                for r in rng.sample(rest, 3)]  # fmt: skip
-    sample = sample[:12] if quick else sample
-    items: list[Item] = []
-    texts: dict[Path, str] = {}
-    for row in sample:
-        path = data / "covid_qa" / row["document_file"]
-        raw = texts.setdefault(path, decode(path.read_bytes()))
-        offset, source = len(normalize_text(raw[: row["answer_start"]])), source_id(path)
-
-        def holds(s: str, start: int, length: int, source: str = source, at: int = offset) -> bool:
-            return s == source and start <= at < start + length
-
-        items.append(Item(row["question"], row["answer"], holds))
-    folder = data / "covid_qa" / "documents_txt"
-    if not quick:
-        return [folder], items, examples
-    distractors = sorted(folder.glob("*.txt"))[:8]  # so retrieval still has to choose
-    return sorted(set(texts) | set(distractors)), items, examples
+def _words(text: str) -> str:
+    """Lower case, punctuation as spaces: 'RAGQA_SERVER__PORT' -> 'ragqa server port'."""
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
 
 
-def _first_paragraph(rst: str, words: int = 60) -> str:
-    paragraph = re.split(r"\n\s*\n", rst.strip())[0]
-    return " ".join(paragraph.split()[:words])
+def has_key_phrase(answer: str, phrases: Sequence[str]) -> bool:
+    """Whether the answer (its [n] markers aside) holds one of the phrases, as whole words."""
+    said = f" {_words(_MARKERS.sub(' ', answer))} "
+    return any(f" {_words(p)} " in said for p in phrases if _words(p))
 
 
-def _python_faq(data: Path, quick: bool) -> tuple[list[Path], list[Item], list[Example]]:
-    root = data / "python311_docs"
-    rows = [json.loads(line) for line in (root / "python_faq_qa.jsonl").read_text().splitlines()]
-    rng = random.Random(2026)
-    chosen = rng.sample(rows, 12) if quick else rows
-    rest = [r for r in rows if r not in chosen]
-    examples = [Example(r["question"], _first_paragraph(r["answer_rst"], 40))
-                for r in rng.sample(rest, 3)]  # fmt: skip
-    items = []
-    for row in chosen:
-        source = source_id(root / "rst_sources" / f"{row['file']}.txt")
-
-        def holds(s: str, start: int, length: int, source: str = source) -> bool:
-            return s == source
-
-        items.append(Item(row["question"], _first_paragraph(row["answer_rst"]), holds))
-    folder = root / "rst_sources"
-    return [folder / "faq"] if quick else [folder], items, examples
-
-
-def _score(services: Services, collection: str, items: list[Item], mode: str,
-           examples: list[Example]) -> dict[str, float]:  # fmt: skip
-    em = f1 = contained = refused = cited = 0.0
-    precise, citations, latencies = 0, 0, []
+def _score(services: Services, answers: AnswerSet, mode: str) -> dict[str, float]:
+    """Every question of the set in one mode; the answer's [n] markers are left out of F1."""
+    em = f1 = contained = keyed = refused = cited = replaced = degenerate_shown = 0.0
+    precise, citations, supported, latencies = 0, 0, 0, []
     inferred_precise, inferred = 0, 0
-    for item in items:
+    for item in answers.items:
         began = time.perf_counter()
-        shown = examples if mode == "few_shot" else None
-        answer = services.rag.answer(Request(item.question, collection, mode=mode, examples=shown))
+        shown = answers.examples if mode == "few_shot" else None
+        answer = services.rag.answer(
+            Request(item.question, answers.name, mode=mode, examples=shown)
+        )
         latencies.append((time.perf_counter() - began) * 1000)
-        text = "" if answer.refused else answer.text
+        text = "" if answer.refused else _MARKERS.sub(" ", answer.text)
         em += normalise(text) == normalise(item.gold)
         f1 += token_f1(text, item.gold)
         contained += bool(normalise(item.gold)) and normalise(item.gold) in normalise(text)
+        keyed += has_key_phrase(text, item.key_phrases)
         refused += answer.refused
+        replaced += answer.replaced_reason is not None
+        degenerate_shown += not answer.refused and degenerate(answer.text) is not None
         if answer.citations and not answer.citations_inferred and not answer.refused:
             cited += 1
             citations += len(answer.citations)
+            supported += len(answer.citations) - len(answer.unsupported_citations)
             precise += sum(item.holds(c.source, c.start, len(c.text)) for c in answer.citations)
         elif answer.citations and not answer.refused:  # the sources attached for the model
             inferred += len(answer.citations)
             inferred_precise += sum(item.holds(c.source, c.start, len(c.text))
                                     for c in answer.citations)  # fmt: skip
-    n = len(items)
-    return {
+    n = len(answers.items)
+    answered = n - refused
+    metrics = {
         "exact_match": em / n, "token_f1": f1 / n, "containment": contained / n,
-        "refusal_rate": refused / n, "answers_with_citations": cited / n,
+        "refusal_rate": refused / n, "replaced": replaced, "degenerate_shown": degenerate_shown,
+        "answers_with_citations": cited / answered if answered else 0.0,
+        "citation_support": supported / citations if citations else 0.0,
         "citation_precision": precise / citations if citations else 0.0,
         "inferred_citation_precision": inferred_precise / inferred if inferred else 0.0,
         "latency_ms_p50": percentile(latencies, 50), "latency_ms_p95": percentile(latencies, 95),
     }  # fmt: skip
+    if any(item.key_phrases for item in answers.items):
+        metrics["key_phrase"] = keyed / n
+    return metrics
 
 
-def run_answers(*, data: Path, quick: bool) -> Result:
-    """Every mode on covid_qa and the Python FAQ, then rag refusals on ClapNQ (the full
-    300 + 300 are `bench refusal`)."""
+def run_answers(
+    *, data: Path, quick: bool, sets: Sequence[str] = SETS, modes: Sequence[str] = MODES,
+    limit: int | None = None,
+) -> Result:  # fmt: skip
+    """Every mode on each question set, then refusals per retrieving mode on ClapNQ dev.
+
+    `limit` questions per set (12 with --quick; covid_qa's sample is 200, ClapNQ's 300 + 300).
+    """
+    limit = limit or (12 if quick else None)
     metrics: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
         services = short_answer_services(Path(tmp) / "home")
         settings = services.settings
-        for name, build in (("covid_qa", _covid), ("python_faq", _python_faq)):
-            paths, items, examples = build(data, quick)
-            services.ingestor.ingest(paths, collection=name)
-            metrics[f"{name}_questions"] = len(items)
-            for mode in MODES:
-                for key, value in _score(services, name, items, mode, examples).items():
+        for name in (s for s in sets if s != "clapnq"):
+            answers = load_set(name, data, limit)
+            services.ingestor.ingest(answers.paths, collection=name)
+            metrics[f"{name}_questions"] = len(answers.items)
+            for mode in modes:
+                for key, value in _score(services, answers, mode).items():
                     metrics[f"{name}_{mode}_{key}"] = value
-        metrics |= clapnq_refusals(services, data, 12 if quick else None, Path(tmp))
+        if "clapnq" in sets:
+            retrieving = [m for m in modes if m in (AnswerMode.RAG, AnswerMode.EXTRACTIVE)]
+            metrics |= clapnq_refusals(services, data, limit, Path(tmp), modes=retrieving,
+                                      curve=False)  # fmt: skip
     return Result(
         metrics=metrics,
         context={
@@ -169,6 +139,6 @@ def run_answers(*, data: Path, quick: bool) -> Result:
             "template": settings.answers.template, "retrieval_mode": settings.retrieval.mode,
             "top_k": settings.retrieval.top_k, "min_score": settings.retrieval.min_score,
             "answer_min_support": settings.answers.answer_min_support,
-            "covid_sample_seed": 2026,
+            "covid_sample_seed": 2026, "sets": list(sets), "modes": list(modes), "limit": limit,
         },
     )  # fmt: skip

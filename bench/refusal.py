@@ -4,8 +4,10 @@ refusal, an answer the sources do not support). The 593 dev passages are the col
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.abstention import _questions, write_passages
@@ -18,37 +20,51 @@ THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 
 
 def clapnq_refusals(
-    services: Services, data: Path, limit: int | None, tmp: Path
+    services: Services,
+    data: Path,
+    limit: int | None,
+    tmp: Path,
+    modes: Sequence[str] = ("rag",),
+    curve: bool = True,
 ) -> dict[str, float]:
-    """Refusal rates of rag answers, by reason, on ClapNQ dev answerable and unanswerable."""
+    """Refusal rates on ClapNQ dev answerable and unanswerable questions, by reason, per mode.
+
+    With `curve`, rag answers are made non-strict so each one's support is kept; the strict
+    refusal at any threshold t is then "support < t", which gives the whole curve from one
+    pass. Without it, answers are made as the server makes them.
+    """
     folder = data / "clapnq"
     corpus = write_passages(folder, tmp / "clapnq")
     services.ingestor.ingest([corpus], collection="clapnq")
-    # Answers are made non-strict so each one's support is kept; the strict refusal at any
-    # threshold t is then "support < t", which gives the whole curve from one pass.
     threshold = services.settings.answers.answer_min_support
     metrics: dict[str, float] = {}
-    for kind in ("answerable", "unanswerable"):
+    for mode, kind in itertools.product(modes, ("answerable", "unanswerable")):
         questions = _questions(folder / "dev" / f"clapnq_dev_{kind}.jsonl", limit)
         reasons: Counter[str] = Counter()
         supports: list[float] = []
+        curved = curve and mode == "rag"
+        strict = False if curved else None
         for question in questions:
-            answer = services.rag.answer(Request(question, "clapnq", strict=False))
+            answer = services.rag.answer(Request(question, "clapnq", mode=mode, strict=strict))
             reasons[answer.refusal_reason or "answered"] += 1
             if not answer.refused and answer.support is not None:
                 supports.append(answer.support)
         n = len(questions)
-        early = reasons["low_retrieval_score"] + reasons["model_refused"]
-        unsupported = sum(s < threshold for s in supports)
-        metrics[f"clapnq_{kind}_questions"] = n
-        metrics[f"clapnq_{kind}_refusal_rate"] = (early + unsupported) / n
-        metrics[f"clapnq_{kind}_refused_low_retrieval_score"] = reasons["low_retrieval_score"] / n
-        metrics[f"clapnq_{kind}_refused_model_refused"] = reasons["model_refused"] / n
-        metrics[f"clapnq_{kind}_refused_unsupported_answer"] = unsupported / n
-        metrics[f"clapnq_{kind}_mean_support"] = sum(supports) / max(len(supports), 1)
+        prefix = f"clapnq_{mode}_{kind}" if modes != ("rag",) else f"clapnq_{kind}"
+        unsupported = sum(s < threshold for s in supports) if curved else 0
+        refused = sum(v for k, v in reasons.items() if k != "answered")
+        metrics[f"{prefix}_questions"] = n
+        metrics[f"{prefix}_refusal_rate"] = (refused + unsupported) / n
+        for reason, count in sorted(reasons.items()):
+            if reason != "answered":
+                metrics[f"{prefix}_refused_{reason}"] = count / n
+        if not curved:
+            continue
+        metrics[f"{prefix}_refused_unsupported_answer"] = unsupported / n
+        metrics[f"{prefix}_mean_support"] = sum(supports) / max(len(supports), 1)
         for t in THRESHOLDS:
-            metrics[f"clapnq_{kind}_refusal_at_support_{t:.1f}"] = (
-                early + sum(s < t for s in supports)
+            metrics[f"{prefix}_refusal_at_support_{t:.1f}"] = (
+                refused + sum(s < t for s in supports)
             ) / n
     return metrics
 

@@ -4,19 +4,29 @@ and every word of it is in a source."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from generation.citations import content_words
+from generation.sentences import Sentence, split_sentences, split_units
 from retrieval.types import ScoredChunk
 
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9`$])")
+__all__ = ["Sentence", "SentenceExtractor", "split_sentences"]
+
+_WANTS_NUMBER = re.compile(
+    r"^\s*(?:how (?:many|much|long|large|big|old|often|far|high|low)|in what year|when)\b"
+    r"|\b(?:what|which) (?:is|are|was|were) the (?:default|number|size|percentage|proportion"
+    r"|rate|ratio|limit|port|year|age|duration|dose)\b"
+    r"|\b(?:what|which) (?:percentage|proportion|number|year|port|status code)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d")
 # A sentence that opens with one of these leans on the one before it.
 _CONTINUES = re.compile(
     r"^(?:it|this|that|these|those|they|then|so|otherwise|however|for example|e\.g\.|also)\b",
@@ -36,44 +46,6 @@ class SentenceEmbedder(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence (or table row, or list item) of a retrieved passage."""
-
-    text: str
-    n: int  # the passage's number in the answer, from 1
-    position: int  # its place in the passage
-
-
-def _table_row(line: str) -> str:
-    cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-    return "; ".join(c for c in cells if c and not set(c) <= set("-: "))
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage: prose split at sentence ends (wrapped lines joined), and each
-    table row or list item on its own."""
-    units: list[str] = []
-    for block in re.split(r"\n\s*\n", text):
-        prose: list[str] = []
-        item = False  # inside a list item: indented lines continue it
-        for line in block.splitlines():
-            if line.lstrip().startswith("#"):  # a heading names a topic; it answers nothing
-                continue
-            if line.lstrip().startswith("|") or _LIST_ITEM.match(line):
-                units += _SENTENCE_END.split(" ".join(prose)) if prose else []
-                prose, item = [], not line.lstrip().startswith("|")
-                row = _table_row(line) if not item else _LIST_ITEM.sub("", line.strip())
-                units.append(row)
-            elif item and line.startswith((" ", "\t")) and line.strip():
-                units[-1] += " " + line.strip()
-            elif line.strip():
-                prose.append(line.strip())
-                item = False
-        units += _SENTENCE_END.split(" ".join(prose)) if prose else []
-    return [u.strip() for u in units if len(content_words(u)) >= 2]
-
-
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
 
@@ -85,7 +57,7 @@ def _stems(text: str) -> Counter[str]:
 
 def _keyword_scores(question: str, sentences: Sequence[Sentence]) -> list[float]:
     """BM25 of each sentence for the question's content words, over these sentences."""
-    words = [_stems(s.text) for s in sentences]
+    words = [_stems(s.scored_text) for s in sentences]
     asked = set(_stems(question))
     if not asked or not sentences:
         return [0.0] * len(sentences)
@@ -113,12 +85,16 @@ class SentenceExtractor:
         keyword_weight: float = 0.35,
         passage_weight: float = 0.15,
         cache_size: int = 8192,
+        min_score: float = 0.0,
+        number_bonus: float = 0.1,
     ) -> None:
         self._embedder = embedder
         # Sentence vectors by text, least recently used out: popular passages come back often.
         self._vectors: OrderedDict[str, list[float]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._min_score = min_score
+        self._number_bonus = number_bonus
         self._max_sentences = max_sentences
         self._max_chars = max_chars
         self._weights = (dense_weight, keyword_weight, passage_weight)
@@ -126,9 +102,9 @@ class SentenceExtractor:
     def sentences(self, hits: Sequence[ScoredChunk]) -> list[Sentence]:
         """Every sentence of the passages, numbered by passage."""
         return [
-            Sentence(text, n, position)
+            Sentence(text, n, position, item, topic)
             for n, hit in enumerate(hits, start=1)
-            for position, text in enumerate(split_sentences(hit.chunk.text))
+            for position, (text, item, topic) in enumerate(split_units(hit.chunk.text))
         ]
 
     def scores(self, question: str, sentences: Sequence[Sentence],
@@ -139,11 +115,16 @@ class SentenceExtractor:
         dense = [0.0] * len(sentences)
         if self._embedder is not None and sentences:
             asked = self._embedder.embed_query(question)
-            vectors = self._sentence_vectors(self._embedder, [s.text for s in sentences])
+            vectors = self._sentence_vectors(self._embedder, [s.scored_text for s in sentences])
             dense = [_cosine(asked, v) for v in vectors]
         w_dense, w_keyword, w_passage = self._weights
+        # A question after a quantity is answered by a sentence with a number in it.
+        bonus = self._number_bonus if _WANTS_NUMBER.search(question) else 0.0
         return [
-            w_dense * d + w_keyword * k / best + w_passage * hits[s.n - 1].score
+            w_dense * d
+            + w_keyword * k / best
+            + w_passage * hits[s.n - 1].score
+            + (bonus if _NUMBER.search(s.text) else 0.0)
             for s, d, k in zip(sentences, dense, keyword, strict=True)
         ]
 
@@ -165,8 +146,37 @@ class SentenceExtractor:
                 self._vectors.popitem(last=False)
         return found
 
+    def similarity(self, claims: Sequence[str], hits: Sequence[ScoredChunk]) -> list[float]:
+        """For each claim, the best cosine to a sentence of the passages (0 without an
+        embedder): whether the sources say nearly the same thing, in any words."""
+        sentences = [s.text for s in self.sentences(hits)]
+        if self._embedder is None or not sentences or not claims:
+            return [0.0] * len(claims)
+        vectors = self._sentence_vectors(self._embedder, sentences)
+        return [max(_cosine(c, v) for v in vectors)
+                for c in self._embedder.embed_documents(list(claims))]  # fmt: skip
+
+    def select(self, question: str, hits: Sequence[ScoredChunk], count: int = 6
+               ) -> list[ScoredChunk]:  # fmt: skip
+        """The passages cut down to their `count` best sentences in all (in their own order);
+        passages left with none are dropped. What a small model reads more easily."""
+        sentences = self.sentences(hits)
+        if not sentences:
+            return list(hits)
+        scores = self.scores(question, sentences, hits)
+        best = set(sorted(range(len(sentences)), key=lambda i: -scores[i])[:count])
+        kept: dict[int, list[str]] = {}
+        for i in sorted(best):
+            kept.setdefault(sentences[i].n, []).append(sentences[i].text)
+        return [
+            ScoredChunk(dataclasses.replace(hit.chunk, text=" ".join(kept[n])), hit.score)
+            for n, hit in enumerate(hits, start=1)
+            if n in kept
+        ]
+
     def extract(self, question: str, hits: Sequence[ScoredChunk]) -> str:
-        """The answer: the best sentences, each with its [n]; empty if the passages hold none.
+        """The answer: the best sentences, each with its [n]; empty if the passages hold none,
+        or if even the best sentence scores below `min_score` (weak evidence: refuse).
 
         A sentence that is itself a question, or quotes this one, is an example, not an answer.
         """
@@ -179,23 +189,41 @@ class SentenceExtractor:
         if not sentences:
             return ""
         scores = self.scores(question, sentences, hits)
+        if max(scores) < self._min_score:
+            return ""
         ranked = sorted(range(len(sentences)), key=lambda i: -scores[i])
-        chosen: list[int] = []
+        groups: list[tuple[int, ...]] = []
         for i in ranked[: self._max_sentences]:
-            if chosen and scores[i] < 0.8 * scores[ranked[0]]:
+            if groups and scores[i] < 0.8 * scores[ranked[0]]:
                 break
-            chosen.append(i)
-            following = i + 1
-            if (following < len(sentences) and sentences[following].n == sentences[i].n
-                    and _completes(sentences[i].text, sentences[following].text)):  # fmt: skip
-                chosen.append(following)
+            group = tuple(self._with_context(sentences, i))
+            if not any(set(group) <= set(g) for g in groups):
+                groups.append(group)
         parts: list[str] = []
-        for i in dict.fromkeys(chosen):  # keep order, drop repeats
-            part = _cited(sentences[i])
+        for group in groups:
+            part = _cited([sentences[i] for i in group])
             if parts and len(" ".join([*parts, part])) > self._max_chars:
                 break
             parts.append(part)
         return " ".join(parts)
+
+    @staticmethod
+    def _with_context(sentences: Sequence[Sentence], i: int, rows: int = 8) -> list[int]:
+        """Sentence i with what it needs to be read alone: the one before when it continues it
+        (begins in lower case), the list or table after a lead-in (ends with ':'), or the next
+        sentence when that one completes it."""
+
+        def same(j: int) -> bool:
+            return 0 <= j < len(sentences) and sentences[j].n == sentences[i].n
+
+        chosen = [i - 1] if same(i - 1) and sentences[i].text[:1].islower() else []
+        chosen.append(i)
+        if sentences[i].text.rstrip().endswith(":"):
+            after = range(i + 1, i + 1 + rows)
+            chosen += itertools.takewhile(lambda j: same(j) and sentences[j].item, after)
+        elif same(i + 1) and _completes(sentences[i].text, sentences[i + 1].text):
+            chosen.append(i + 1)
+        return chosen
 
 
 def _plain(text: str) -> str:
@@ -208,9 +236,14 @@ def _completes(sentence: str, following: str) -> bool:
             or bool(_CONTINUES.match(following)))  # fmt: skip
 
 
-def _cited(sentence: Sentence) -> str:
-    """The sentence with its [n] before its final full stop."""
-    text = sentence.text.rstrip()
+def _cited(group: Sequence[Sentence]) -> str:
+    """Sentences of one passage read as one (a lead-in's rows joined by ' | '), with the
+    passage's [n] before the final full stop."""
+    text = group[0].text.rstrip()
+    for before, sentence in itertools.pairwise(group):
+        text += " | " if before.item and sentence.item else " "
+        text += sentence.text.rstrip()
+    n = group[0].n
     if text.endswith((".", "!", "?")):
-        return f"{text[:-1]} [{sentence.n}]{text[-1]}"
-    return f"{text} [{sentence.n}]"
+        return f"{text[:-1]} [{n}]{text[-1]}"
+    return f"{text} [{n}]"

@@ -33,6 +33,8 @@ class HFGenerator:
         cache_dir: Path,
         max_new_tokens: int = 256,
         temperature: float = 0.0,
+        repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
         threads: int = 0,
         context_window: int | None = None,
         quantize: str = "none",
@@ -58,6 +60,12 @@ class HFGenerator:
         self._cache_dir = cache_dir
         self._max_new_tokens = max_new_tokens
         self._temperature = temperature
+        # Decoding guards against loops; off unless set (see bench answers for their effect).
+        self._guards: dict[str, Any] = {}
+        if repetition_penalty != 1.0:
+            self._guards["repetition_penalty"] = repetition_penalty
+        if no_repeat_ngram_size:
+            self._guards["no_repeat_ngram_size"] = no_repeat_ngram_size
         self._threads = threads
         self._loaded: tuple[Any, Any] | None = None
         self._prefixes = PrefixCache() if prefix_cache else None
@@ -149,7 +157,8 @@ class HFGenerator:
                 f"the model's {self.context_window}-token window. Ask a shorter question or "
                 "lower RAGQA_RETRIEVAL__TOP_K."
             )
-        options: dict[str, Any] = {"do_sample": False, "max_new_tokens": budget, "use_cache": True}
+        options: dict[str, Any] = {"do_sample": False, "max_new_tokens": budget, "use_cache": True,
+                                   **self._guards}  # fmt: skip
         criteria = self._stop_criteria(tuple(stop))
         if criteria is not None:
             options["stopping_criteria"] = criteria

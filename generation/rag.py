@@ -6,8 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from generation.citations import answer_support, check_citations
 from generation.cleanup import is_refusal, tidy_answer
@@ -16,73 +15,17 @@ from generation.conversation import standalone_question, validate_history
 from generation.extractive import SentenceExtractor
 from generation.generator import Generator, Message
 from generation.prompts import Example, PromptTemplate, TemplateLibrary
-from generation.types import Answer, AnswerMode, ContextReport
-from generation.verification import verify
+from generation.requests import Event, InvalidQuestionError, Prepared, Request, Searcher
+from generation.types import Answer, AnswerMode
+from generation.verification import Verifier, degenerate
 from retrieval.types import ScoredChunk
 
+__all__ = ["Event", "InvalidQuestionError", "Rag", "Request", "Searcher"]  # one place to import
 logger = logging.getLogger(__name__)
 MODES = tuple(AnswerMode)
 LATER_MODES = ("finetuned", "finetuned_rag")  # need a fine-tuned adapter (fine-tuning issue)
 # Small models sometimes carry on with a made-up next turn; stop there.
 STOP = ("\nQuestion:", "\nSources:", "\nCustomer:")
-
-
-class Searcher(Protocol):
-    """What generation needs from retrieval."""
-
-    def search(
-        self,
-        question: str,
-        *,
-        collection: str,
-        k: int | None = None,
-        mode: str | None = None,
-        where: Any = None,
-    ) -> list[ScoredChunk]:
-        """The best chunks for `question`, best first (mode and filter are retrieval's)."""
-        ...
-
-
-class InvalidQuestionError(ValueError):
-    """A question that cannot be answered as asked (empty, too long, unknown mode)."""
-
-
-@dataclass
-class Request:
-    """One question as asked: mode, template, retrieval options, history, examples."""
-
-    question: str
-    collection: str
-    mode: str = "rag"
-    template: str | None = None
-    search: Mapping[str, Any] = field(default_factory=dict)
-    history: Sequence[Mapping[str, str]] = ()
-    examples: Sequence[Example] | None = None
-    strict: bool | None = None
-
-
-@dataclass
-class _Prepared:
-    """Everything decided before generation; `early` is set when no generation is needed."""
-
-    request: Request
-    template: PromptTemplate
-    strict: bool
-    standalone: str | None
-    started: float
-    timings: dict[str, float]
-    messages: list[dict[str, str]] = field(default_factory=list)
-    hits: list[ScoredChunk] = field(default_factory=list)
-    report: ContextReport | None = None
-    early: Answer | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """A streaming event: "retrieval" (sources), "token" (text) or "answer" (the Answer)."""
-
-    kind: str
-    data: Any
 
 
 class Rag:
@@ -105,8 +48,21 @@ class Rag:
         history_max_tokens: int = 1024,
         rewrite_followups: bool = True,
         extractor: SentenceExtractor | None = None,
+        verifier: Verifier | None = None,
+        mode: str = AnswerMode.RAG,
+        context: str = "chunks",
+        extractive_top_k: int | None = None,
     ) -> None:
+        if context not in ("chunks", "sentences"):
+            raise ValueError(f"context must be 'chunks' or 'sentences', not {context!r}")
+        self._mode = mode
+        # No prompt to fit: extraction reads more passages than the generator could.
+        self._extractive_top_k = extractive_top_k
+        self._context = context
         self._extractor = extractor or SentenceExtractor()
+        self._verifier = verifier or Verifier(
+            similarity=self._extractor.similarity, min_citation_support=citation_min_support
+        )
         self._searcher = searcher
         self._generator = generator
         self._templates = templates or TemplateLibrary()
@@ -170,7 +126,7 @@ class Rag:
             name or self._collection_templates.get(collection) or self._template
         )
 
-    def _prepare(self, request: Request) -> _Prepared:
+    def _prepare(self, request: Request) -> Prepared:
         question = self._validate(request)
         request.question = question
         template = self.template_for(request.collection, request.template)
@@ -178,7 +134,7 @@ class Rag:
         if request.mode != AnswerMode.EXTRACTIVE:  # it uses no history, and no generator
             history = bound_history(history, self._generator.count_tokens,
                                     self._history_max_tokens)  # fmt: skip
-        prepared = _Prepared(
+        prepared = Prepared(
             request=request, template=template, started=time.perf_counter(), timings={},
             strict=template.strict if request.strict is None else request.strict,
             standalone=None,
@@ -193,9 +149,10 @@ class Rag:
                 prepared.timings["rewrite"] = (time.perf_counter() - begun) * 1000
             begun = time.perf_counter()
             options = request.search
+            extractive = request.mode == AnswerMode.EXTRACTIVE
             hits = self._searcher.search(
                 query, collection=request.collection, mode=options.get("mode"),
-                where=options.get("where"),
+                where=options.get("where"), k=self._extractive_top_k if extractive else None,
             )  # fmt: skip
             prepared.timings["retrieval"] = (time.perf_counter() - begun) * 1000
             if not hits or max(h.score for h in hits) < self._min_score:
@@ -207,17 +164,21 @@ class Rag:
                 prepared.early = self._extracted(prepared)
                 return prepared
         examples = self._examples(request, template)
+        shown = hits
+        if hits and self._context == "sentences":
+            shown = self._extractor.select(question, hits)
         packed = pack_prompt(
-            template, question, hits, count_tokens=self._generator.count_tokens,
+            template, question, shown, count_tokens=self._generator.count_tokens,
             window=self._generator.context_window, answer_budget=self._generator.max_new_tokens,
             examples=examples, history=history,
         )  # fmt: skip
-        prepared.messages, prepared.hits, prepared.report = (
-            packed.messages, packed.hits, packed.report
-        )  # fmt: skip
+        # Citations show (and are checked against) the whole chunks, numbered as the model saw.
+        whole = {h.chunk.id: h for h in hits or ()}
+        prepared.hits = [whole.get(h.chunk.id, h) for h in packed.hits]
+        prepared.messages, prepared.report = packed.messages, packed.report
         return prepared
 
-    def _extracted(self, prepared: _Prepared) -> Answer:
+    def _extracted(self, prepared: Prepared) -> Answer:
         """The extractive answer: the passages' best sentences with their [n]."""
         begun = time.perf_counter()
         text = self._extractor.extract(prepared.request.question, prepared.hits)
@@ -239,32 +200,49 @@ class Rag:
             return chosen
         return ()
 
-    def _finish(self, prepared: _Prepared, raw: str, tokens: int) -> Answer:
+    def _finish(self, prepared: Prepared, raw: str, tokens: int) -> Answer:
         """Tidy the text, verify it and its citations (a failing answer is replaced), refuse if
         strict and unsupported."""
         text = tidy_answer(raw)
-        template, hits = prepared.template, prepared.hits
+        template = prepared.template
         if not text:  # it only began a made-up turn ("Question: ...") or wrote nothing
             return self._refusal(prepared, "no_answer", tokens)
         if is_refusal(text, template.refusal):
             return self._refusal(prepared, "model_refused", tokens)
-        check = None
-        if prepared.request.mode == AnswerMode.RAG:
-            check = check_citations(text, hits, min_support=self._citation_min_support)
-        problem = verify(text, check.invalid if check is not None else ())
-        if problem is not None:
-            return self._replaced(prepared, problem, tokens)
-        if check is None:
+        if prepared.request.mode != AnswerMode.RAG:  # no sources to check it against
+            problem = degenerate(text)
+            if problem is not None:
+                return self._replaced(prepared, problem, tokens)
             return self._answer(prepared, text, tokens=tokens)
+        return self._verified(prepared, text, tokens)
+
+    def _verified(self, prepared: Prepared, text: str, tokens: int) -> Answer:
+        """A rag answer after verification: shown, shown with the [n] it lacked, replaced by
+        the extractive answer, or refused."""
+        hits = prepared.hits
+        verdict = self._verifier.verify(text, hits, prepared.request.question)
+        if verdict.problem is not None and verdict.degenerate:
+            return self._replaced(prepared, verdict.problem, tokens)
+        # Mostly unsupported as a whole: the sources likely lack the answer, so refuse rather
+        # than quote them; a single bad claim or name is replaced by the extractive answer.
         supported = answer_support(text, hits)
         if prepared.strict and supported < self._answer_min_support:
             return self._refusal(prepared, "unsupported_answer", tokens, support=supported)
+        if verdict.problem is not None and prepared.strict:  # not strict: the model may speak
+            return self._replaced(prepared, verdict.problem, tokens)
+        if verdict.problem is not None:
+            logger.info("showing an unverified answer (not strict): %s", verdict.problem)
+        check = verdict.check
+        if verdict.text != text:  # the [n] of each sentence's source were added
+            text = verdict.text
+            check = check_citations(text, hits, min_support=self._citation_min_support)
         return self._answer(
-            prepared, text, tokens=tokens, citations=check.citations, inferred=check.inferred,
-            support=supported, unsupported=check.unsupported, invalid=check.invalid,
+            prepared, text, tokens=tokens, citations=check.citations,
+            inferred=verdict.check.inferred, support=supported, unsupported=check.unsupported,
+            invalid=check.invalid,
         )  # fmt: skip
 
-    def _replaced(self, prepared: _Prepared, problem: str, tokens: int) -> Answer:
+    def _replaced(self, prepared: Prepared, problem: str, tokens: int) -> Answer:
         """What is shown instead of a generated answer that failed verification: the
         extractive answer where there are passages, else a refusal."""
         logger.warning("replaced a generated answer to %r: %s", prepared.request.question, problem)
@@ -275,7 +253,7 @@ class Rag:
         return dataclasses.replace(shown, replaced_reason=problem, completion_tokens=tokens)
 
     def _refusal(
-        self, prepared: _Prepared, reason: str, tokens: int = 0, support: float | None = None
+        self, prepared: Prepared, reason: str, tokens: int = 0, support: float | None = None
     ) -> Answer:
         """The template's refusal, with the closest sources as inferred citations."""
         check = check_citations("", prepared.hits)
@@ -283,11 +261,12 @@ class Rag:
                             reason=reason, citations=check.citations, inferred=True,
                             support=support)  # fmt: skip
 
-    def _answer(self, prepared: _Prepared, text: str, **parts: Any) -> Answer:
+    def _answer(self, prepared: Prepared, text: str, **parts: Any) -> Answer:
         timings = dict(prepared.timings)
         timings["total"] = (time.perf_counter() - prepared.started) * 1000
         return Answer(
-            text=text, mode=prepared.request.mode, refused=parts.get("refused", False),
+            text=text, mode=prepared.request.mode or self._mode,
+            refused=parts.get("refused", False),
             citations=parts.get("citations", ()), citations_inferred=parts.get("inferred", False),
             timings_ms=timings, template=prepared.template.name,
             question=prepared.request.question, standalone_question=prepared.standalone,
@@ -298,6 +277,7 @@ class Rag:
         )  # fmt: skip
 
     def _validate(self, request: Request) -> str:
+        request.mode = request.mode or self._mode
         if request.mode in LATER_MODES:
             raise InvalidQuestionError(
                 f"Mode {request.mode!r} needs a fine-tuned adapter, which this server does not "

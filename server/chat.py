@@ -38,7 +38,7 @@ def _rag_request(body: ChatBody) -> Request:
     return Request(
         question=body.question,
         collection=body.collection or services().settings.collection,
-        mode=body.mode or "rag",
+        mode=body.mode,
         template=body.template,
         search=search_options(body.retrieval_mode, body.filters),
         history=body.history or [],

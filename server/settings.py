@@ -89,6 +89,14 @@ class GeneratorSettings(BaseModel):
         le=2.0,
         description="0 is greedy decoding (the same answer every time).",
     )
+    repetition_penalty: float = Field(
+        default=1.0, ge=1.0, le=2.0,
+        description="Above 1 makes tokens already in the prompt or answer less likely (1 is off).",
+    )  # fmt: skip
+    no_repeat_ngram_size: int = Field(
+        default=0, ge=0, le=64,
+        description="Never repeat a run of this many tokens within the answer (0 is off).",
+    )  # fmt: skip
     threads: int = Field(
         0, ge=0, le=1024, description="CPU threads for generation; 0 keeps PyTorch's default."
     )
@@ -204,6 +212,29 @@ class RetrievalSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """How answers are written, checked and refused."""
 
+    mode: Literal["rag", "extractive", "closed_book", "few_shot"] = Field(
+        default="rag",
+        description="The answer mode when a request names none (see `docs/asking.md`, Modes).",
+    )
+    context: Literal["chunks", "sentences"] = Field(
+        default="chunks",
+        description="What rag shows the generator: whole retrieved `chunks`, or only their "
+        "`sentences` that best match the question, with their [n].",
+    )
+    extractive_top_k: int = Field(
+        default=10, ge=1, le=100,
+        description="Passages an extractive answer chooses its sentences from (it has no "
+        "prompt to fit, so more than `RAGQA_RETRIEVAL__TOP_K`).",
+    )  # fmt: skip
+    extractive_max_sentences: int = Field(
+        default=2, ge=1, le=10,
+        description="Most sentences in an extractive answer (plus one that completes each).",
+    )  # fmt: skip
+    extractive_min_score: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="An extractive answer whose best sentence scores below this is refused "
+        "(`nothing_extracted`): the sources hold nothing close enough to the question.",
+    )  # fmt: skip
     template: str = Field(
         default="docs",
         description="Default prompt template: `docs`, `support`, `extract`, or one of yours.",

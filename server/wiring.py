@@ -139,6 +139,8 @@ class Services:
             cache_dir=self.settings.model_cache_dir,
             max_new_tokens=s.max_new_tokens,
             temperature=s.temperature,
+            repetition_penalty=s.repetition_penalty,
+            no_repeat_ngram_size=s.no_repeat_ngram_size,
             threads=s.threads,
             context_window=s.context_window,
             model_thread=self.model_thread,
@@ -256,8 +258,12 @@ class Services:
             history_max_tokens=a.history_max_tokens,
             rewrite_followups=a.rewrite_followups,
             max_question_chars=self.settings.server.max_question_chars,
-            extractor=SentenceExtractor(embedder=self.embedder),
-        )
+            extractor=SentenceExtractor(
+                embedder=self.embedder, max_sentences=a.extractive_max_sentences,
+                min_score=a.extractive_min_score,
+            ),
+            mode=a.mode, context=a.context, extractive_top_k=a.extractive_top_k,
+        )  # fmt: skip
 
     def warm_up(self) -> None:
         """Open the store and load every model now: embedder, generator and reranker.

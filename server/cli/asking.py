@@ -19,10 +19,10 @@ from server.wiring import Services
 @click.argument("question")
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
 @click.option(
-    "--mode", default=AnswerMode.RAG.value, show_default=True,
+    "--mode", default=None,
     type=click.Choice([m.value for m in AnswerMode]),
     help="rag, closed_book (no retrieval), few_shot (examples, no retrieval) or extractive "
-    "(the sources' own sentences, no model call).",
+    "(the sources' own sentences, no model call); default RAGQA_ANSWERS__MODE.",
 )  # fmt: skip
 @click.option("--template", "-t", default=None, help="Prompt template (docs, support, extract…).")
 @click.option("--strict/--no-strict", default=None, help="Refuse unsupported answers.")

@@ -30,8 +30,7 @@ def test_passages_split_into_sentences_rows_and_items() -> None:
     assert split_sentences(GUIDE) == [
         "`ragqa serve` starts the chat page and the HTTP API.",
         "The server listens on port 8000 by default; set RAGQA_SERVER__PORT to change it.",
-        "variable; default; meaning",
-        "RAGQA_SERVER__HOST; 127.0.0.1; Address to bind.",
+        "RAGQA_SERVER__HOST; 127.0.0.1; Address to bind.",  # the header row names, it says nothing
         "Uploads are limited to 100 MB per request.",
     ]
 
@@ -97,8 +96,27 @@ def test_sentence_vectors_are_embedded_once_while_they_stay_in_the_cache() -> No
     extractor = SentenceExtractor(embedder=embedder, cache_size=100)
     first = extractor.extract("What port does the server listen on?", HITS)
     assert extractor.extract("What port does the server listen on?", HITS) == first
-    assert embedder.calls == [8, 0]  # every sentence the first time, none the second
+    assert embedder.calls == [7, 0]  # every sentence the first time, none the second
     small = SentenceExtractor(embedder=embedder, cache_size=2)
     small.extract("What port?", HITS)
     small.extract("What port?", HITS)
-    assert embedder.calls[-2:] == [8, 6]  # it kept 2 of the 8: the other 6 are embedded again
+    assert embedder.calls[-2:] == [7, 5]  # it kept 2 of the 7: the other 5 are embedded again
+
+
+def test_a_lead_in_comes_with_its_table_and_a_continuation_with_what_it_continues() -> None:
+    text = (
+        "Templates are TOML files.\n\nThree templates ship with ragqa:\n\n"
+        "| template | for |\n|---|---|\n| `docs` | internal documentation |\n"
+        "| `support` | customer support |\n| `extract` | the shortest factual answer |\n\n"
+        "See [Asking](asking.md) for more.\n\n    make test\n\nruns the whole test suite.\n"
+    )
+    hits = [ScoredChunk(Chunk(id="t", text=text, source="/docs/asking.md"), 0.5)]
+    extractor = SentenceExtractor(max_sentences=1, max_chars=1000)
+    assert extractor.extract("Which templates ship with ragqa?", hits) == (
+        "Three templates ship with ragqa: docs; internal documentation | support; customer "
+        "support | extract; the shortest factual answer [1]"
+    )
+    assert "See Asking for more." in split_sentences(text)  # a link reads as its text
+    assert extractor.extract("How do I run the whole test suite?", hits) == (
+        "make test runs the whole test suite [1]."
+    )

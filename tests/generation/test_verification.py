@@ -7,7 +7,7 @@ import pytest
 
 from generation.extractive import SentenceExtractor
 from generation.rag import Rag, Request
-from generation.verification import degenerate, verify
+from generation.verification import Verifier, degenerate, fabricated, verify
 from retrieval.types import Chunk, ScoredChunk
 from tests.fakes import FakeGenerator
 
@@ -82,3 +82,95 @@ def test_a_good_answer_is_kept_as_written() -> None:
     rag = Rag(searcher=Searcher(), generator=FakeGenerator("Port 8000 by default [2]."))
     answer = rag.answer(Request("What port does the server listen on?", "docs"))
     assert answer.text == "Port 8000 by default [2]." and answer.replaced_reason is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "invented"),
+    [
+        ("You can delete a document by calling `deleteDocument` on the collection.",
+         ["deleteDocument"]),
+        ("Call deleteDocument() on it.", ["deleteDocument"]),
+        ("Set RAGQA_SERVER__TOKEN to the key.", ["RAGQA_SERVER__TOKEN"]),
+        ("The server listens on port 8080 [2].", ["8080"]),
+        ("Pass --force to ragqa ingest.", ["--force"]),
+        ("Edit /etc/ragqa.conf first.", ["etc/ragqa.conf"]),
+    ],
+)  # fmt: skip
+def test_an_identifier_or_number_no_source_holds_is_caught(
+    answer: str, invented: list[str]
+) -> None:
+    given = "Run ragqa delete PATH; set RAGQA_SERVER__API_KEY."
+    evidence = "\n".join([*(h.chunk.text for h in HITS), given])
+    found = fabricated(answer, evidence)
+    assert found and found[0] in invented
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The server listens on port 8000 by default [2].",
+        "Set RAGQA_SERVER__API_KEY [1].",
+        "Run `ragqa delete PATH` [1].",
+        "1,000 requests [1].",
+    ],
+)
+def test_names_and_numbers_the_sources_hold_are_not_fabricated(answer: str) -> None:
+    evidence = "Port 8000 by default. Run ragqa delete PATH. RAGQA_SERVER__API_KEY. 1000 requests"
+    assert fabricated(answer, evidence) == []
+
+
+def _verifier(similarity: list[float] | None = None) -> Verifier:
+    def cosine(claims: object, hits: object) -> list[float]:
+        assert similarity is not None
+        return similarity
+
+    return Verifier(similarity=cosine if similarity is not None else None)
+
+
+def test_a_sentence_the_sources_do_not_support_fails() -> None:
+    verdict = _verifier([0.2]).verify(
+        "Ragqa was written by volunteers in Antarctica during winter [1].", HITS
+    )
+    assert verdict.problem is not None and "do not support" in verdict.problem
+    assert "Antarctica" in verdict.problem
+
+
+def test_a_paraphrase_close_in_meaning_passes_where_words_alone_would_fail() -> None:
+    answer = "By default the service accepts connections at 8000 [2]."
+    assert _verifier([0.2]).verify(answer, HITS).problem is not None  # few shared words
+    assert _verifier([0.8]).verify(answer, HITS).problem is None  # but the same meaning
+
+
+def test_a_correct_supported_answer_is_kept_as_it_is() -> None:
+    answer = "The server listens on port 8000 by default [2]."
+    verdict = _verifier([0.9]).verify(answer, HITS, "What port?")
+    assert verdict.problem is None and verdict.text == answer
+    assert [c.n for c in verdict.check.citations] == [2] and not verdict.check.inferred
+
+
+def test_an_uncited_answer_gets_the_number_of_the_passage_that_supports_it() -> None:
+    verdict = _verifier([0.9]).verify("The server listens on port 8000 by default.", HITS)
+    assert verdict.problem is None
+    assert verdict.text == "The server listens on port 8000 by default [2]."
+
+
+def test_an_uncited_answer_no_single_passage_supports_fails() -> None:
+    # close in meaning to a passage sentence, but no passage holds half its words
+    verdict = _verifier([0.9]).verify(
+        "The service accepts connections at 8000 unless configured otherwise.", HITS
+    )
+    assert verdict.problem is not None and "cites no passage" in verdict.problem
+
+
+def test_rag_replaces_an_answer_with_an_invented_call() -> None:
+    class DeleteSearcher:
+        def search(self, question: str, **options: object) -> list[ScoredChunk]:
+            text = "To delete a document, run ragqa delete PATH --collection NAME."
+            return [ScoredChunk(Chunk(id="d", text=text, source="/docs/d.md"), 0.8)]
+
+    reply = "You can delete a document by calling `deleteDocument` on the collection [1]."
+    rag = Rag(searcher=DeleteSearcher(), generator=FakeGenerator(reply),
+              extractor=SentenceExtractor())  # fmt: skip
+    answer = rag.answer(Request("How do I delete a document?", "docs"))
+    assert answer.replaced_reason is not None and "deleteDocument" in answer.replaced_reason
+    assert answer.text == "To delete a document, run ragqa delete PATH --collection NAME [1]."
