@@ -87,6 +87,7 @@ class SentenceExtractor:
         cache_size: int = 8192,
         min_score: float = 0.0,
         number_bonus: float = 0.1,
+        within: float = 0.8,
     ) -> None:
         self._embedder = embedder
         # Sentence vectors by text, least recently used out: popular passages come back often.
@@ -95,6 +96,7 @@ class SentenceExtractor:
         self._lock = threading.Lock()
         self._min_score = min_score
         self._number_bonus = number_bonus
+        self._within = within  # a further sentence must score this share of the best
         self._max_sentences = max_sentences
         self._max_chars = max_chars
         self._weights = (dense_weight, keyword_weight, passage_weight)
@@ -194,7 +196,7 @@ class SentenceExtractor:
         ranked = sorted(range(len(sentences)), key=lambda i: -scores[i])
         groups: list[tuple[int, ...]] = []
         for i in ranked[: self._max_sentences]:
-            if groups and scores[i] < 0.8 * scores[ranked[0]]:
+            if groups and scores[i] < self._within * scores[ranked[0]]:
                 break
             group = tuple(self._with_context(sentences, i))
             if not any(set(group) <= set(g) for g in groups):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.generator import Generation, Message, PromptTooLongError
+from generation.guards import citation_run_criterion
 from generation.loading import DTYPES, load_causal_lm, quantize_int8
 from generation.prefix_cache import PrefixCache
 from retrieval.model_thread import Emit, ModelThread, default_model_thread
@@ -129,18 +130,17 @@ class HFGenerator:
         return self._encode(messages, generation_prompt=generation_prompt)["input_ids"]
 
     def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
-        """Stopping criteria for `stop` texts, built once; None if the tokenizer cannot do it."""
-        if not stop:
-            return None
+        """Stopping criteria for `stop` texts and runaway citations, built once."""
         if stop not in self._stops:
             from transformers import StoppingCriteriaList, StopStringCriteria
 
             _, tokenizer = self._model()
+            criteria = [citation_run_criterion(tokenizer)]
             try:
-                self._stops[stop] = StoppingCriteriaList([StopStringCriteria(tokenizer, stop)])
+                criteria += [StopStringCriteria(tokenizer, stop)] if stop else []
             except ValueError:  # some tokenizers cannot map their vocabulary to plain strings
                 logger.warning("this tokenizer cannot stop at texts; answers are trimmed after")
-                self._stops[stop] = None
+            self._stops[stop] = StoppingCriteriaList(criteria)
         return self._stops[stop]
 
     def _prepare(

@@ -87,7 +87,8 @@ async function ask(question, collection, mode) {
   log.appendChild(turn);
   const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
   if (keyInput.value) headers.Authorization = `Bearer ${keyInput.value}`;
-  const body = { question, mode, history, stream: true };
+  const body = { question, history, stream: true };
+  if (mode) body.mode = mode; // else the server's RAGQA_ANSWERS__MODE
   if (collection) body.collection = collection;
   try {
     const response = await fetch("/api/chat", { method: "POST", headers, body: JSON.stringify(body) });

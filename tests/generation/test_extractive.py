@@ -120,3 +120,37 @@ def test_a_lead_in_comes_with_its_table_and_a_continuation_with_what_it_continue
     assert extractor.extract("How do I run the whole test suite?", hits) == (
         "make test runs the whole test suite [1]."
     )
+
+
+def test_the_server_default_mode_answers_a_request_that_names_none() -> None:
+    generator = FakeGenerator()
+    rag = Rag(searcher=Searcher(), generator=generator, mode="extractive")
+    answer = rag.answer(Request("What port does the server listen on by default?", "docs"))
+    assert answer.mode == "extractive" and generator.prompts == []
+    assert rag.answer(Request("What port?", "docs", mode="closed_book")).mode == "closed_book"
+
+
+def test_weak_evidence_is_refused_rather_than_quoted() -> None:
+    question = "What port does the server listen on by default?"
+    sure = SentenceExtractor(embedder=FakeEmbedder(), min_score=0.0)
+    assert sure.extract(question, HITS)
+    scores = sure.scores(question, sure.sentences(HITS), HITS)
+    strict = SentenceExtractor(embedder=FakeEmbedder(), min_score=max(scores) + 0.01)
+    assert strict.extract(question, HITS) == ""
+    rag = Rag(searcher=Searcher(), generator=FakeGenerator(), extractor=strict)
+    answer = rag.answer(Request(question, "docs", mode="extractive"))
+    assert answer.refused and answer.refusal_reason == "nothing_extracted"
+
+
+def test_sentences_context_shows_the_model_the_best_sentences_and_cites_whole_chunks() -> None:
+    generator = FakeGenerator("It listens on port 8000 by default [1].")
+    rag = Rag(searcher=Searcher(), generator=generator, context="sentences",
+              extractor=SentenceExtractor(embedder=FakeEmbedder()))  # fmt: skip
+    answer = rag.answer(Request("What port does the server listen on by default?", "docs"))
+    prompt = generator.prompts[0][-1]["content"]
+    assert "port 8000 by default" in prompt
+    assert "Re-ingesting an unchanged" in prompt  # six best sentences of the two passages
+    assert "| variable | default | meaning |" not in prompt  # a table header is no sentence
+    cited = answer.citations[0]
+    assert cited.n == 1 and cited.text in (GUIDE, INGEST)  # the whole chunk, as stored
+    assert not answer.refused and answer.text.endswith("[1].")

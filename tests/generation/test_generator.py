@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 from pathlib import Path
@@ -201,3 +202,36 @@ def test_all_model_work_runs_on_the_model_thread(tiny_llama: Path, tmp_path: Pat
     assert "".join(generator.stream(MESSAGES)).strip() == expected
     assert seen and all(name.startswith("model") for name in seen), seen
     model_thread.shutdown()
+
+
+def test_no_repeat_ngrams_keeps_a_looping_model_from_repeating_itself(
+    tiny_llama: Path, tmp_path: Path
+) -> None:
+    def bigrams(generator: HFGenerator) -> list[tuple[int, int]]:
+        _, tokenizer = generator.loaded()
+        ids = tokenizer(generator.generate(MESSAGES).text, add_special_tokens=False)["input_ids"]
+        return list(itertools.pairwise(ids))
+
+    free = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=40)
+    looping = bigrams(free)
+    assert len(set(looping)) < len(looping)  # a random tiny model repeats itself
+    guarded = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=40,
+                          no_repeat_ngram_size=2)  # fmt: skip
+    assert len(set(bigrams(guarded))) == len(bigrams(guarded))
+
+
+def test_a_run_of_citation_numbers_stops_generation(tiny_llama: Path, tmp_path: Path) -> None:
+    import torch
+
+    from generation.guards import citation_run_criterion
+
+    _, tokenizer = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path).loaded()
+    criterion = citation_run_criterion(tokenizer)
+
+    def stops(text: str) -> bool:
+        ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+        return bool(criterion(ids, None)[0])
+
+    assert stops("it is a mix of [2] and [3] [4], [5] and [6]")
+    assert not stops("it is a mix of [2] and [3] [4].")
+    assert not stops("port 8000 [1]. set it [2].")
