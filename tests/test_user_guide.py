@@ -42,6 +42,7 @@ def test_answers_about_the_guide_are_cited_never_degenerate_and_mostly_right(
             shown.append(answer)
     assert len(shown) >= 0.8 * len(questions)  # refusing everything would be no answer either
     items = user_guide(None).items
+
     def quoted(question: str) -> str:
         return services.rag.answer(Request(question, "docs", mode="extractive")).text
 
