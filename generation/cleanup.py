@@ -5,6 +5,17 @@ from __future__ import annotations
 
 import re
 
+# After a word and a space, as papers cite; not code's "L[0]" or "x = [1, 2]".
+_REFERENCE = re.compile(
+    r"(?<=[A-Za-z).\]])\s+\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\](?:\s+(?=[.,;:]))?"
+)
+
+
+def without_references(text: str) -> str:
+    """The text without a source's own reference markers ("[4, 11]" in a paper): in a prompt
+    or an answer they would read as citations of passages that were never given."""
+    return _REFERENCE.sub("", text).rstrip()
+
 
 def _normalise(text: str) -> str:
     return re.sub(r"[^a-z ]", "", text.lower()).strip()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from generation.citations import content_words
+from generation.cleanup import without_references
 from generation.sentences import Sentence, split_sentences, split_units
 from retrieval.types import ScoredChunk
 
@@ -88,6 +89,8 @@ class SentenceExtractor:
         min_score: float = 0.0,
         number_bonus: float = 0.1,
         within: float = 0.8,
+        weak_coverage: float = 0.0,
+        weak_similarity: float = 0.7,
     ) -> None:
         self._embedder = embedder
         # Sentence vectors by text, least recently used out: popular passages come back often.
@@ -98,6 +101,7 @@ class SentenceExtractor:
         self._number_bonus = number_bonus
         self._within = within  # a further sentence must score this share of the best
         self._max_sentences = max_sentences
+        self._weak = (weak_coverage, weak_similarity)
         self._max_chars = max_chars
         self._weights = (dense_weight, keyword_weight, passage_weight)
 
@@ -157,6 +161,25 @@ class SentenceExtractor:
         vectors = self._sentence_vectors(self._embedder, sentences)
         return [max(_cosine(c, v) for v in vectors)
                 for c in self._embedder.embed_documents(list(claims))]  # fmt: skip
+
+    def weak_evidence(self, question: str, hits: Sequence[ScoredChunk]) -> bool:
+        """Whether the passages look unable to answer: none of the three best holds
+        `weak_coverage` of the question's content words, and no sentence of them means nearly
+        the same as the question (cosine below `weak_similarity`; the second test keeps
+        questions asked in other words). Measured on ClapNQ in `docs/asking.md`."""
+        coverage, similarity = self._weak
+        asked = set(_stems(question))
+        if not coverage or not asked or not hits:
+            return False
+        held = max(len(asked & set(_stems(h.chunk.text))) for h in hits[:3])
+        if held / len(asked) >= coverage:
+            return False
+        sentences = self.sentences(hits)
+        if self._embedder is None or not sentences:
+            return True
+        vectors = self._sentence_vectors(self._embedder, [s.scored_text for s in sentences])
+        asked_vector = self._embedder.embed_query(question)
+        return max(_cosine(asked_vector, v) for v in vectors) < similarity
 
     def select(self, question: str, hits: Sequence[ScoredChunk], count: int = 6
                ) -> list[ScoredChunk]:  # fmt: skip
@@ -241,10 +264,10 @@ def _completes(sentence: str, following: str) -> bool:
 def _cited(group: Sequence[Sentence]) -> str:
     """Sentences of one passage read as one (a lead-in's rows joined by ' | '), with the
     passage's [n] before the final full stop."""
-    text = group[0].text.rstrip()
+    text = without_references(group[0].text)
     for before, sentence in itertools.pairwise(group):
         text += " | " if before.item and sentence.item else " "
-        text += sentence.text.rstrip()
+        text += without_references(sentence.text)
     n = group[0].n
     if text.endswith((".", "!", "?")):
         return f"{text[:-1]} [{n}]{text[-1]}"

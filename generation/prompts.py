@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path, PurePath
 from typing import Any
 
+from generation.cleanup import without_references
 from retrieval.types import ScoredChunk
 
 Message = Mapping[str, str]
@@ -68,7 +69,8 @@ def source_title(hit: ScoredChunk) -> str:
 
 def format_source(template: PromptTemplate, n: int, hit: ScoredChunk) -> str:
     """One numbered source block as the model sees it."""
-    return template.source.format(n=n, title=source_title(hit), text=hit.chunk.text.strip())
+    text = without_references(hit.chunk.text.strip())  # the model would copy them as its own
+    return template.source.format(n=n, title=source_title(hit), text=text)
 
 
 def _user_turn(

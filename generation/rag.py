@@ -155,9 +155,14 @@ class Rag:
                 where=options.get("where"), k=self._extractive_top_k if extractive else None,
             )  # fmt: skip
             prepared.timings["retrieval"] = (time.perf_counter() - begun) * 1000
+            weak = None
             if not hits or max(h.score for h in hits) < self._min_score:
+                weak = "low_retrieval_score"
+            elif prepared.strict and self._extractor.weak_evidence(query, hits):
+                weak = "weak_evidence"
+            if weak:
                 prepared.hits = hits
-                prepared.early = self._refusal(prepared, "low_retrieval_score")
+                prepared.early = self._refusal(prepared, weak)
                 return prepared
             if request.mode == AnswerMode.EXTRACTIVE:
                 prepared.hits = hits

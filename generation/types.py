@@ -95,9 +95,10 @@ class Answer:
 
     `citations_inferred` is True when the model cited nothing and the citations are the given
     sources that best support the answer, rather than ones it named. `refusal_reason` says why
-    an answer was refused: low_retrieval_score, no_answer, model_refused, unsupported_answer,
-    nothing_extracted or degenerate_answer. `replaced_reason` says why the generated answer
-    failed verification and was replaced (by the extractive answer in rag mode).
+    an answer was refused: low_retrieval_score, weak_evidence, no_answer, model_refused,
+    unsupported_answer, nothing_extracted or degenerate_answer. `replaced_reason` says why
+    the generated answer failed verification and was replaced (by the extractive answer in
+    rag mode).
     """
 
     text: str

@@ -56,11 +56,13 @@ def chat_completions() -> Response:
     next(events)  # validation and retrieval now: their errors are plain JSON errors
 
     def pieces() -> Iterator[tuple[str, dict[str, Any] | None]]:
+        streamed = False
         for event in events:
             if event.kind == "token":
+                streamed = True
                 yield event.data, None
-            elif event.kind == "answer":
-                yield "", event.data.to_dict()
+            elif event.kind == "answer":  # an extractive answer or a refusal comes whole
+                yield "" if streamed else event.data.text, event.data.to_dict()
 
     return _streamed(model, pieces())
 

@@ -260,7 +260,8 @@ class Services:
             max_question_chars=self.settings.server.max_question_chars,
             extractor=SentenceExtractor(
                 embedder=self.embedder, max_sentences=a.extractive_max_sentences,
-                min_score=a.extractive_min_score,
+                min_score=a.extractive_min_score, weak_coverage=a.weak_evidence_coverage,
+                weak_similarity=a.weak_evidence_similarity,
             ),
             mode=a.mode, context=a.context, extractive_top_k=a.extractive_top_k,
         )  # fmt: skip

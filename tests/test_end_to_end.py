@@ -45,6 +45,11 @@ def test_tiny_models_through_the_whole_pipeline(
     assert json.loads(result.stdout)["chunks_added"] == 2
     result = runner.invoke(main, ["ask", "what is ragqa ?", "--json"], obj=services)
     assert result.exit_code == 0, result.output
+    quoted = json.loads(result.stdout)  # the default mode quotes the passage, no model call
+    assert quoted["mode"] == "extractive" and quoted["answer"].startswith("ragqa is a server")
+    result = runner.invoke(main, ["ask", "what is ragqa ?", "--mode", "rag", "--json"],
+                           obj=services)  # fmt: skip
+    assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["mode"] == "rag"
     given = {str((docs / n).resolve()) for n in ("a.md", "b.txt")}
@@ -81,7 +86,7 @@ def test_packaged_models_answer_from_the_debian_faq(shared_data: Path, real_home
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["files_ok"] == 1 and report["chunks_added"] > 100
-    asked = ragqa(real_home, "ask", "What is Debian?", "--json")
+    asked = ragqa(real_home, "ask", "What is Debian?", "--mode", "rag", "--json")
     assert asked.returncode == 0, asked.stderr
     answer = json.loads(asked.stdout)
     assert answer["answer"].strip()
@@ -156,7 +161,7 @@ def test_answers_stream_over_real_http(
     assert done.returncode == 0, done.stderr
     log = tmp_path / "serve.log"
     with serving(env, log) as url:
-        body = {"question": "what is ragqa ?", "stream": True, "strict": False}
+        body = {"question": "what is ragqa ?", "stream": True, "strict": False, "mode": "rag"}
         with requests.post(f"{url}/api/chat", json=body, stream=True, timeout=300) as response:
             assert response.status_code == 200, log.read_text()[-3000:]
             assert response.headers["Content-Type"].startswith("text/event-stream")
@@ -192,7 +197,7 @@ def test_real_server_over_http(live_server: str, shared_data: Path, real_home: P
     )
     assert response.status_code == 200, response.text
     data = response.json()
-    assert data["mode"] == "rag"
+    assert data["mode"] == "extractive" and not data["refused"]  # the default
     assert any(c["source"] == str(faq.resolve()) for c in data["citations"])
     missing = requests.post(
         f"{live_server}/api/chat", json={"question": "x", "collection": "nothing"}, timeout=30
@@ -201,7 +206,7 @@ def test_real_server_over_http(live_server: str, shared_data: Path, real_home: P
     assert "ragqa ingest" in missing.json()["error"]["message"]
     page = requests.get(live_server, timeout=5)
     assert page.status_code == 200 and "<form" in page.text
-    body = {"question": "What is Debian?", "stream": True, "strict": False}
+    body = {"question": "What is Debian?", "stream": True, "strict": False, "mode": "rag"}
     with requests.post(f"{live_server}/api/chat", json=body, stream=True, timeout=300) as response:
         found, reads = read_events(response)
     kinds = [kind for kind, _ in found]

@@ -142,6 +142,26 @@ def test_weak_evidence_is_refused_rather_than_quoted() -> None:
     assert answer.refused and answer.refusal_reason == "nothing_extracted"
 
 
+def test_passages_that_hold_little_of_the_question_are_weak_evidence() -> None:
+    extractor = SentenceExtractor(embedder=FakeEmbedder(), weak_coverage=0.5)
+    assert not extractor.weak_evidence("What port does the server listen on?", HITS)
+    unasked = "Who won the football world cup in Brazil?"  # related to nothing in HITS
+    assert extractor.weak_evidence(unasked, HITS)
+    # The same words, but a sentence means the question: not weak.
+    lenient = SentenceExtractor(embedder=FakeEmbedder(), weak_coverage=0.5, weak_similarity=-1)
+    assert not lenient.weak_evidence(unasked, HITS)
+    assert not SentenceExtractor(embedder=FakeEmbedder()).weak_evidence(unasked, HITS)  # off
+    generator = FakeGenerator()
+    rag = Rag(searcher=Searcher(), generator=generator, extractor=extractor)
+    for mode in ("rag", "extractive"):
+        answer = rag.answer(Request(unasked, "docs", mode=mode))
+        assert answer.refused and answer.refusal_reason == "weak_evidence"
+        assert answer.citations  # the closest sources are still shown
+    assert generator.prompts == []
+    kept = rag.answer(Request(unasked, "docs", mode="extractive", strict=False))
+    assert not kept.refused
+
+
 def test_sentences_context_shows_the_model_the_best_sentences_and_cites_whole_chunks() -> None:
     generator = FakeGenerator("It listens on port 8000 by default [1].")
     rag = Rag(searcher=Searcher(), generator=generator, context="sentences",
@@ -154,3 +174,15 @@ def test_sentences_context_shows_the_model_the_best_sentences_and_cites_whole_ch
     cited = answer.citations[0]
     assert cited.n == 1 and cited.text in (GUIDE, INGEST)  # the whole chunk, as stored
     assert not answer.refused and answer.text.endswith("[1].")
+
+
+def test_a_papers_own_reference_markers_are_not_quoted_as_citations() -> None:
+    paper = ("The E1-A226V mutation increased infectivity in Ae. albopictus [4, 11, 18] , "
+             "a new vector [5] . Write a list as L = [1, 2] and index it as L[0].")  # fmt: skip
+    hits = [ScoredChunk(Chunk(id="p", text=paper, source="/p.txt"), 0.9)]
+    extractor = SentenceExtractor(embedder=FakeEmbedder(), max_sentences=1)
+    answer = extractor.extract("What did the E1-A226V mutation increase?", hits)
+    assert answer == ("The E1-A226V mutation increased infectivity in Ae. albopictus, "
+                      "a new vector [1].")  # fmt: skip
+    code = extractor.extract("How do I write a list and index it?", hits)
+    assert "L = [1, 2]" in code and "L[0]" in code

@@ -129,3 +129,11 @@ def test_unknown_template_names_list_the_choices(tmp_path: Path) -> None:
         LIBRARY.get("poetry")
     with pytest.raises(TemplateError, match="does not exist"):
         TemplateLibrary(tmp_path / "missing")
+
+
+def test_a_sources_own_reference_markers_are_not_shown_to_the_model() -> None:
+    paper = "Ae. albopictus became the main vector [4, 11] . Index it as L[0]; x = [1, 2]."
+    hit = ScoredChunk(Chunk(id="p", text=paper, source="/papers/chikv.txt"), 0.9)
+    shown = build_messages(TemplateLibrary().get("docs"), "Which vector?", [hit])[-1]["content"]
+    assert "Ae. albopictus became the main vector. Index it as L[0]; x = [1, 2]." in shown
+    assert "[4, 11]" not in shown

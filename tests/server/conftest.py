@@ -15,7 +15,11 @@ from tests.fakes import FakeEmbedder, FakeGenerator
 @pytest.fixture
 def settings(tmp_path: Path, make_settings: MakeSettings) -> Settings:
     # The fake embedder's cosines are not calibrated: no score-based refusal in these tests.
-    return make_settings(home=tmp_path / "home", retrieval={"min_score": 0.0})
+    # They drive the (fake) generator, so rag is their default mode; the server's own default
+    # has tests of its own.
+    return make_settings(
+        home=tmp_path / "home", retrieval={"min_score": 0.0}, answers={"mode": "rag"}
+    )
 
 
 @pytest.fixture

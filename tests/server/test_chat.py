@@ -45,7 +45,7 @@ def test_template_per_request_and_per_collection(
     settings = make_settings(
         home=tmp_path / "h",
         retrieval={"min_score": 0.0},
-        answers={"collection_templates": {"help": "support"}},
+        answers={"collection_templates": {"help": "support"}, "mode": "rag"},
     )
     generator = FakeGenerator()
     services = Services(settings, embedder=FakeEmbedder(), generator=generator)
@@ -146,3 +146,20 @@ def test_extractive_mode_quotes_the_documents_over_http(
     assert data["answer"] == "Run make run to install ragqa and start the server [1]."
     assert data["citations"][0]["source"].endswith("install.md")
     assert generator.prompts == []  # no model call
+
+
+def test_the_default_install_answers_extractively_with_citations(
+    tmp_path: Path, docs: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(home=tmp_path / "h", retrieval={"min_score": 0.0})
+    assert settings.answers.mode == "extractive"  # what bench answers measured best
+    generator = FakeGenerator()
+    services = Services(settings, embedder=FakeEmbedder(), generator=generator)
+    services.ingestor.ingest([docs], collection="docs")
+    client = create_app(settings, services).test_client()
+    data = client.post("/api/chat", json={"question": "How do I install ragqa?"}).get_json()
+    assert data["mode"] == "extractive" and not data["refused"], data
+    assert "[1]" in data["answer"] and data["citations"][0]["source"].endswith("install.md")
+    assert generator.prompts == []  # no model call
+    ragged = client.post("/api/chat", json={"question": "How do I install ragqa?", "mode": "rag"})
+    assert ragged.get_json()["mode"] == "rag" and generator.prompts

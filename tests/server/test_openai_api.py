@@ -96,6 +96,21 @@ def test_streamed_completion_chunks_then_done(
     assert chunks[-1]["ragqa"]["citations"]  # type: ignore[index]
 
 
+def test_an_extractive_answer_streams_whole(
+    tmp_path: Path, docs: Path, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(home=tmp_path / "h", retrieval={"min_score": 0.0})  # extractive
+    services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    services.ingestor.ingest([docs], collection="docs")
+    client = create_app(settings, services).test_client()
+    body = {"model": "ragqa", "messages": [{"role": "user", "content": "How to install ragqa?"}],
+            "stream": True}  # fmt: skip
+    chunks = sse_data(client.post("/v1/chat/completions", json=body).data)[:-1]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)  # type: ignore[index]
+    assert text == chunks[-1]["ragqa"]["answer"] and "[1]" in text  # type: ignore[index]
+    assert chunks[-1]["ragqa"]["mode"] == "extractive"  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
