@@ -139,6 +139,10 @@ def run_answers(
             "template": settings.answers.template, "retrieval_mode": settings.retrieval.mode,
             "top_k": settings.retrieval.top_k, "min_score": settings.retrieval.min_score,
             "answer_min_support": settings.answers.answer_min_support,
+            "default_mode": settings.answers.mode, "context": settings.answers.context,
+            "extractive_max_sentences": settings.answers.extractive_max_sentences,
+            "weak_evidence": [settings.answers.weak_evidence_coverage,
+                              settings.answers.weak_evidence_similarity],
             "covid_sample_seed": 2026, "sets": list(sets), "modes": list(modes), "limit": limit,
         },
     )  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Protocol
 from generation.citations import content_words
 from generation.cleanup import without_references
 from generation.sentences import Sentence, split_sentences, split_units
+from generation.verification import degenerate
 from retrieval.types import ScoredChunk
 
 __all__ = ["Sentence", "SentenceExtractor", "split_sentences"]
@@ -227,7 +228,9 @@ class SentenceExtractor:
         parts: list[str] = []
         for group in groups:
             part = _cited([sentences[i] for i in group])
-            if parts and len(" ".join([*parts, part])) > self._max_chars:
+            joined = " ".join([*parts, part])
+            # Two passages that share a phrase can read as a loop; the first one is enough.
+            if parts and (len(joined) > self._max_chars or degenerate(joined)):
                 break
             parts.append(part)
         return " ".join(parts)
@@ -235,13 +238,15 @@ class SentenceExtractor:
     @staticmethod
     def _with_context(sentences: Sequence[Sentence], i: int, rows: int = 8) -> list[int]:
         """Sentence i with what it needs to be read alone: the one before when it continues it
-        (begins in lower case), the list or table after a lead-in (ends with ':'), or the next
-        sentence when that one completes it."""
+        (begins in lower case, under the same heading), the list or table after a lead-in
+        (ends with ':'), or the next sentence when that one completes it."""
 
         def same(j: int) -> bool:
             return 0 <= j < len(sentences) and sentences[j].n == sentences[i].n
 
-        chosen = [i - 1] if same(i - 1) and sentences[i].text[:1].islower() else []
+        # Not across a heading: a section may open in lower case ("ragqa ingests ...").
+        leans = sentences[i].text[:1].islower() and sentences[i - 1].topic == sentences[i].topic
+        chosen = [i - 1] if same(i - 1) and leans else []
         chosen.append(i)
         if sentences[i].text.rstrip().endswith(":"):
             after = range(i + 1, i + 1 + rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from generation.extractive import SentenceExtractor, split_sentences
 from generation.rag import Rag, Request
+from generation.verification import degenerate
 from retrieval.types import Chunk, ScoredChunk
 from tests.fakes import FakeEmbedder, FakeGenerator
 
@@ -120,6 +121,9 @@ def test_a_lead_in_comes_with_its_table_and_a_continuation_with_what_it_continue
     assert extractor.extract("How do I run the whole test suite?", hits) == (
         "make test runs the whole test suite [1]."
     )
+    sections = "# Ingesting\n\nNames have 3 characters.\n\n## File types\n\nragqa reads PDF files."
+    hits = [ScoredChunk(Chunk(id="s", text=sections, source="/docs/ingesting.md"), 0.5)]
+    assert extractor.extract("Which files does ragqa read?", hits) == "ragqa reads PDF files [1]."
 
 
 def test_the_server_default_mode_answers_a_request_that_names_none() -> None:
@@ -186,3 +190,13 @@ def test_a_papers_own_reference_markers_are_not_quoted_as_citations() -> None:
                       "a new vector [1].")  # fmt: skip
     code = extractor.extract("How do I write a list and index it?", hits)
     assert "L = [1, 2]" in code and "L[0]" in code
+
+
+def test_two_sentences_that_would_read_as_a_loop_are_not_joined() -> None:
+    first = "It spread from person to person in Wuhan; from person to person it was fast."
+    second = "We modelled the routes from reservoir to person and from person to person."
+    hits = [ScoredChunk(Chunk(id=str(i), text=t, source=f"/{i}.txt"), 0.9)
+            for i, t in enumerate((first, second))]  # fmt: skip
+    extractor = SentenceExtractor(embedder=FakeEmbedder(), within=0.0)
+    answer = extractor.extract("What was the route from reservoir to person?", hits)
+    assert answer.count("[") == 1 and degenerate(answer) is None
