@@ -228,6 +228,8 @@ class SentenceExtractor:
         parts: list[str] = []
         for group in groups:
             part = _cited([sentences[i] for i in group])
+            if degenerate(part):  # a source line that says nothing, or reads as a loop
+                continue
             joined = " ".join([*parts, part])
             # Two passages that share a phrase can read as a loop; the first one is enough.
             if parts and (len(joined) > self._max_chars or degenerate(joined)):

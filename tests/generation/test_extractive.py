@@ -200,3 +200,9 @@ def test_two_sentences_that_would_read_as_a_loop_are_not_joined() -> None:
     extractor = SentenceExtractor(embedder=FakeEmbedder(), within=0.0)
     answer = extractor.extract("What was the route from reservoir to person?", hits)
     assert answer.count("[") == 1 and degenerate(answer) is None
+
+
+def test_a_source_line_that_reads_as_a_loop_is_not_quoted() -> None:
+    looped = "The port is 8000 and the port is 8000 and the port is 8000 and so on."
+    hits = [ScoredChunk(Chunk(id="b", text=looped, source="/b.txt"), 0.9)]
+    assert SentenceExtractor(embedder=FakeEmbedder()).extract("What is the port?", hits) == ""
