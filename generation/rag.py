@@ -240,6 +240,9 @@ class Rag:
         check = verdict.check
         if verdict.text != text:  # the [n] of each sentence's source were added
             text = verdict.text
+            problem = degenerate(text)  # a near-repeat with its [n] can read as a loop
+            if problem is not None:
+                return self._replaced(prepared, problem, tokens)
             check = check_citations(text, hits, min_support=self._citation_min_support)
         return self._answer(
             prepared, text, tokens=tokens, citations=check.citations,

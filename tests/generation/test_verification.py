@@ -174,3 +174,21 @@ def test_rag_replaces_an_answer_with_an_invented_call() -> None:
     answer = rag.answer(Request("How do I delete a document?", "docs"))
     assert answer.replaced_reason is not None and "deleteDocument" in answer.replaced_reason
     assert answer.text == "To delete a document, run ragqa delete PATH --collection NAME [1]."
+
+
+def test_a_near_repeat_that_reads_as_a_loop_once_cited_is_replaced() -> None:
+    class CopySearcher:
+        def search(self, question: str, **options: object) -> list[ScoredChunk]:
+            text = "The shutil module has a copyfile function that can copy files."
+            return [ScoredChunk(Chunk(id="c", text=text, source="/docs/c.md"), 0.8)]
+
+    reply = ("The shutil module has a copyfile function that can copy files.\n\n"
+             "The copyfile function is a built-in function in Python that allows you to copy "
+             "files.\n\nThe copyfile function is a built-in function that allows you to copy "
+             "files.\n\nThe")  # fmt: skip
+    assert degenerate(reply) is None  # as the model wrote it
+    rag = Rag(searcher=CopySearcher(), generator=FakeGenerator(reply),
+              extractor=SentenceExtractor())  # fmt: skip
+    answer = rag.answer(Request("How do I copy a file?", "docs"))
+    assert degenerate(answer.text) is None, answer.text
+    assert answer.replaced_reason == "a repetition loop"
