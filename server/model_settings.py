@@ -1,0 +1,122 @@
+"""The model sections of the settings: the embedder and the generator (RAGQA_EMBEDDER__*,
+RAGQA_GENERATOR__*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from generation.generator import GeneratorBackend
+
+BUILTIN_EMBEDDER = "builtin:all-MiniLM-L6-v2"
+BUILTIN_GENERATOR = "builtin:SmolLM2-135M-Instruct"
+
+
+class EmbedderSettings(BaseModel):
+    """The sentence-transformers model that embeds chunks and questions."""
+
+    model: str = Field(
+        default=BUILTIN_EMBEDDER,
+        description="A sentence-transformers model id, a local folder, or the packaged default.",
+    )
+    device: str = Field(default="cpu", description="`cpu`, `cuda`, `mps`.")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Chunks embedded per batch.")
+
+
+class GeneratorSettings(BaseModel):
+    """The causal language model that writes answers: local (transformers) or remote (any
+    OpenAI-compatible chat completions endpoint)."""
+
+    backend: GeneratorBackend = Field(
+        default=GeneratorBackend.TRANSFORMERS,
+        description="`transformers` runs the model here; `openai` calls an OpenAI-compatible "
+        "endpoint (`base_url`).",
+    )
+    model: str = Field(
+        default=BUILTIN_GENERATOR,
+        description="A Hugging Face model id, a local model folder, or a `.gguf` file; with the "
+        "`openai` backend, the served model's name.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="The endpoint's API root, e.g. `http://gpu-box:8000/v1` (`openai` backend).",
+    )
+    api_key: SecretStr | None = Field(default=None, description="Bearer key for `base_url`.")
+    context_window: int | None = Field(
+        default=None, ge=256, le=10_000_000,
+        description="Window in tokens: by default the local model's own, 4096 for a remote one.",
+    )  # fmt: skip
+    timeout_s: float = Field(
+        default=300.0, gt=0, description="Seconds per request to a remote endpoint."
+    )
+    quantize: Literal["none", "int8"] = Field(
+        default="none",
+        description="`int8`: dynamic int8 quantisation of the linear layers (CPU).",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto",
+        description="Weight type of the local model: `auto` keeps the checkpoint's (float32 for "
+        "the default model); `bfloat16` halves memory and speeds up decoding (measure quality "
+        "first); `float16` on a GPU.",
+    )
+    device: str = Field(
+        default="cpu", description="Where the local model runs: `cpu`, `cuda`, `cuda:1`, `mps`."
+    )
+    max_waiting: int = Field(
+        default=16, ge=0, le=10_000,
+        description="Requests that may wait for the model thread (all model work runs there, "
+        "one call at a time); more get 503 `busy` at once.",
+    )  # fmt: skip
+    wait_timeout_s: float = Field(
+        default=300.0, gt=0, description="Longest a request waits for the model before 503 `busy`."
+    )
+    # Off: with a ~90-token system message in a ~1,000-token RAG prompt it saved nothing on a
+    # 2-core CPU (first token 886 ms cached vs 858 ms uncached, bench generation).
+    prefix_cache: bool = Field(
+        default=False,
+        description="Keep and reuse the KV cache of the system message (measured no faster on a "
+        "2-core CPU with the default prompt; try it with long system prompts).",
+    )
+    max_new_tokens: int = Field(
+        default=256, ge=1, le=4096, description="The longest answer, in tokens."
+    )
+    temperature: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        description="0 is greedy decoding (the same answer every time).",
+    )
+    repetition_penalty: float = Field(
+        default=1.0, ge=1.0, le=2.0,
+        description="Above 1 makes tokens already in the prompt or answer less likely (1 is off).",
+    )  # fmt: skip
+    no_repeat_ngram_size: int = Field(
+        default=0, ge=0, le=64,
+        description="Never repeat a run of this many tokens within the answer (0 is off).",
+    )  # fmt: skip
+    threads: int = Field(
+        0, ge=0, le=1024, description="CPU threads for generation; 0 keeps PyTorch's default."
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where GGUF models are converted to safetensors, once; by default "
+        "`$RAGQA_HOME/models`.",
+    )
+
+    @model_validator(mode="after")
+    def _remote_needs_url_and_name(self) -> GeneratorSettings:
+        if self.backend == GeneratorBackend.OPENAI:
+            if not self.base_url:
+                raise ValueError("the openai backend needs RAGQA_GENERATOR__BASE_URL")
+            if self.model == BUILTIN_GENERATOR:
+                raise ValueError(
+                    "the openai backend needs RAGQA_GENERATOR__MODEL set to the served model name"
+                )
+        if self.quantize == "int8" and self.dtype not in ("auto", "float32"):
+            raise ValueError(
+                "RAGQA_GENERATOR__QUANTIZE=int8 starts from float32 weights: set "
+                "RAGQA_GENERATOR__DTYPE to auto or float32, or quantize to none"
+            )
+        return self
