@@ -92,6 +92,7 @@ class SentenceExtractor:
         within: float = 0.8,
         weak_coverage: float = 0.0,
         weak_similarity: float = 0.7,
+        dense_limit: int | None = None,
     ) -> None:
         self._embedder = embedder
         # Sentence vectors by text, least recently used out: popular passages come back often.
@@ -105,6 +106,9 @@ class SentenceExtractor:
         self._weak = (weak_coverage, weak_similarity)
         self._max_chars = max_chars
         self._weights = (dense_weight, keyword_weight, passage_weight)
+        # Only this many sentences, the best by words and passage, are embedded: embedding
+        # every sentence of long passages is most of an answer's time.
+        self._dense_limit = dense_limit
 
     def sentences(self, hits: Sequence[ScoredChunk]) -> list[Sentence]:
         """Every sentence of the passages, numbered by passage."""
@@ -119,21 +123,26 @@ class SentenceExtractor:
         """How well each sentence answers the question (higher is better)."""
         keyword = _keyword_scores(question, sentences)
         best = max(keyword, default=0.0) or 1.0
-        dense = [0.0] * len(sentences)
-        if self._embedder is not None and sentences:
-            asked = self._embedder.embed_query(question)
-            vectors = self._sentence_vectors(self._embedder, [s.scored_text for s in sentences])
-            dense = [_cosine(asked, v) for v in vectors]
         w_dense, w_keyword, w_passage = self._weights
         # A question after a quantity is answered by a sentence with a number in it.
         bonus = self._number_bonus if _WANTS_NUMBER.search(question) else 0.0
-        return [
-            w_dense * d
-            + w_keyword * k / best
+        lexical = [
+            w_keyword * k / best
             + w_passage * hits[s.n - 1].score
             + (bonus if _NUMBER.search(s.text) else 0.0)
-            for s, d, k in zip(sentences, dense, keyword, strict=True)
+            for s, k in zip(sentences, keyword, strict=True)
         ]
+        dense = [0.0] * len(sentences)
+        if self._embedder is not None and sentences:
+            chosen = sorted(range(len(sentences)), key=lambda i: -lexical[i])
+            chosen = sorted(chosen[: self._dense_limit or len(chosen)])
+            asked = self._embedder.embed_query(question)
+            vectors = self._sentence_vectors(
+                self._embedder, [sentences[i].scored_text for i in chosen]
+            )
+            for i, vector in zip(chosen, vectors, strict=True):
+                dense[i] = _cosine(asked, vector)
+        return [w_dense * d + rest for d, rest in zip(dense, lexical, strict=True)]
 
     def _sentence_vectors(
         self, embedder: SentenceEmbedder, texts: Sequence[str]

@@ -261,7 +261,7 @@ class Services:
             extractor=SentenceExtractor(
                 embedder=self.embedder, max_sentences=a.extractive_max_sentences,
                 min_score=a.extractive_min_score, weak_coverage=a.weak_evidence_coverage,
-                weak_similarity=a.weak_evidence_similarity,
+                weak_similarity=a.weak_evidence_similarity, dense_limit=a.extractive_dense_limit,
             ),
             mode=a.mode, context=a.context, extractive_top_k=a.extractive_top_k,
         )  # fmt: skip

@@ -104,6 +104,21 @@ def test_sentence_vectors_are_embedded_once_while_they_stay_in_the_cache() -> No
     assert embedder.calls[-2:] == [7, 5]  # it kept 2 of the 7: the other 5 are embedded again
 
 
+def test_only_the_sentences_best_by_words_are_embedded_and_the_answer_is_still_found() -> None:
+    embedder = FakeEmbedder()
+    extractor = SentenceExtractor(embedder=embedder, dense_limit=2)
+    answer = extractor.extract("What port does the server listen on?", HITS)
+    assert "port 8000 by default" in answer and "[2]" in answer
+    assert embedder.calls == [2]  # of the 7 sentences
+    sentences = extractor.sentences(HITS)
+    scores = extractor.scores("What port does the server listen on?", sentences, HITS)
+    everything = SentenceExtractor(embedder=FakeEmbedder())
+    full = everything.scores("What port does the server listen on?", sentences, HITS)
+    # The embedded two score as with every sentence embedded; the others by words alone.
+    assert sum(a == b for a, b in zip(scores, full, strict=True)) >= 2
+    assert sum(a < b for a, b in zip(scores, full, strict=True)) >= 1
+
+
 def test_a_lead_in_comes_with_its_table_and_a_continuation_with_what_it_continues() -> None:
     text = (
         "Templates are TOML files.\n\nThree templates ship with ragqa:\n\n"
