@@ -29,10 +29,19 @@ _WANTS_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d")
+_MARKER = re.compile(r"\s*\[\d+\]")
 # A sentence that opens with one of these leans on the one before it.
 _CONTINUES = re.compile(
     r"^(?:it|this|that|these|those|they|then|so|otherwise|however|for example|e\.g\.|also)\b",
     re.IGNORECASE,
+)
+
+# The authors of a reference-list entry ("Reid AH, Taubenberger JK, ...", "Zhao, A. J.", "J. et
+# al."): they and the title after them name a paper and say nothing about the question.
+_REFERENCE_AUTHORS = re.compile(
+    r"^(?:[A-Z][\w'-]+ [A-Z]{1,3}, ){2}"  # Reid AH, Taubenberger JK,
+    r"|^[A-Z][\w'-]+, (?:[A-Z]\. ?){1,3}"  # Zhao, A. J.
+    r"|^(?:[A-Z]\. ?){1,3}et al\."  # J. et al.
 )
 
 
@@ -213,13 +222,24 @@ class SentenceExtractor:
         """The answer: the best sentences, each with its [n]; empty if the passages hold none,
         or if even the best sentence scores below `min_score` (weak evidence: refuse).
 
-        A sentence that is itself a question, or quotes this one, is an example, not an answer.
+        A sentence that is itself a question, or quotes this one, is an example, not an answer;
+        an entry of a reference list names a paper and answers nothing.
         """
         asked = _plain(question)
+        every = self.sentences(hits)
+        cited_paper = {
+            i + step
+            for i, s in enumerate(every)
+            if _REFERENCE_AUTHORS.match(s.text)
+            for step in (0, 1)
+            if i + step < len(every) and every[i + step].n == s.n
+        }
         sentences = [
             s
-            for s in self.sentences(hits)
-            if not s.text.rstrip().endswith("?") and asked not in _plain(s.text)
+            for i, s in enumerate(every)
+            if not s.text.rstrip().endswith("?")
+            and asked not in _plain(s.text)
+            and i not in cited_paper
         ]
         if not sentences:
             return ""
@@ -238,6 +258,9 @@ class SentenceExtractor:
         for group in groups:
             part = _cited([sentences[i] for i in group])
             if degenerate(part):  # a source line that says nothing, or reads as a loop
+                continue
+            # Overlapping chunks hold the same sentence: it is said once.
+            if any(_plain(_MARKER.sub("", part)) in _plain(p) for p in parts):
                 continue
             joined = " ".join([*parts, part])
             # Two passages that share a phrase can read as a loop; the first one is enough.

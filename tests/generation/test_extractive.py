@@ -221,3 +221,31 @@ def test_a_source_line_that_reads_as_a_loop_is_not_quoted() -> None:
     looped = "The port is 8000 and the port is 8000 and the port is 8000 and so on."
     hits = [ScoredChunk(Chunk(id="b", text=looped, source="/b.txt"), 0.9)]
     assert SentenceExtractor(embedder=FakeEmbedder()).extract("What is the port?", hits) == ""
+
+
+def test_a_sentence_two_overlapping_chunks_share_is_said_once() -> None:
+    shared = "Among 38 cases studied, 21 were linked to two clusters in Germany and France."
+    hits = [
+        ScoredChunk(Chunk(id="a", text=f"Methods were standard. {shared}", source="/p.txt"), 0.6),
+        ScoredChunk(Chunk(id="b", text=f"{shared} The rest were infected.", source="/p.txt"), 0.5),
+    ]
+    answer = SentenceExtractor(max_sentences=2, within=0.0).extract(
+        "Where were the cases that were studied linked to?", hits
+    )
+    assert answer.count("Among 38 cases studied") == 1
+
+
+def test_an_entry_of_a_reference_list_is_not_an_answer() -> None:
+    references = (
+        "Reid AH, Taubenberger JK, Fanning TG. Evidence of an absence: the genetic origins of "
+        "the 1918 pandemic influenza virus. Zhao, A. J. et al. Origins of the 1918 pandemic."
+    )
+    prose = "The 1918 pandemic virus was shown to be an H1N1 influenza virus in the 1930s."
+    hits = [
+        ScoredChunk(Chunk(id="r", text=references, source="/p.txt"), 0.7),
+        ScoredChunk(Chunk(id="p", text=prose, source="/p.txt"), 0.5),
+    ]
+    answer = SentenceExtractor(max_sentences=1).extract(
+        "What were the genetic origins of the 1918 pandemic influenza virus?", hits
+    )
+    assert answer.startswith("The 1918 pandemic virus was shown") and "[2]" in answer
