@@ -117,10 +117,12 @@ class Answer:
     context: ContextReport | None = None
     completion_tokens: int = 0
     replaced_reason: str | None = None
+    answer_id: str | None = None  # set where answers are recorded (the server), for feedback
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of `ragqa ask --json` and `POST /api/chat`."""
         return {
+            "answer_id": self.answer_id,
             "answer": self.text,
             "mode": self.mode,
             "template": self.template,

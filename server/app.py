@@ -10,6 +10,7 @@ from flask import Flask
 from server.chat import chat_api
 from server.documents import documents_api
 from server.errors import register_error_handlers
+from server.feedback import feedback_api
 from server.health import health
 from server.jobs import JobRegistry
 from server.openai_api import openai_api
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(chat_api)
     app.register_blueprint(search_api)
     app.register_blueprint(documents_api)
+    app.register_blueprint(feedback_api)
     app.register_blueprint(openai_api)
     app.register_blueprint(web)
     return app

@@ -11,7 +11,9 @@ from generation.prompts import Example
 from generation.rag import Event, Request
 from server.bodies import ChatBody, read_body, search_options
 from server.current import services
+from server.feedback import recorded
 from server.sse import format_event, sse_response
+from server.wiring import Services
 
 chat_api = Blueprint("chat", __name__, url_prefix="/api")
 
@@ -24,10 +26,12 @@ def chat() -> Response:
     body = read_body(ChatBody, 'Send a JSON object such as {"question": "What is ragqa?"}.')
     asked = _rag_request(body)
     if not (body.stream or request.accept_mimetypes.best == "text/event-stream"):
-        return jsonify(services().rag.answer(asked).to_dict())
+        return jsonify(
+            recorded(services(), services().rag.answer(asked), asked.collection).to_dict()
+        )
     events = services().rag.stream(asked)
     first = next(events)  # runs validation and retrieval now: errors are plain JSON errors
-    return sse_response(_events(first, events), _error_event)
+    return sse_response(_events(first, events, services(), asked.collection), _error_event)
 
 
 def _rag_request(body: ChatBody) -> Request:
@@ -47,10 +51,12 @@ def _rag_request(body: ChatBody) -> Request:
     )
 
 
-def _events(first: Event, rest: Iterator[Event]) -> Iterator[str]:
-    """retrieval, token..., answer."""
+def _events(
+    first: Event, rest: Iterator[Event], found: Services, collection: str | None
+) -> Iterator[str]:
+    """retrieval, token..., answer (recorded, with its answer_id)."""
     for event in itertools.chain([first], rest):
-        data = event.data.to_dict() if event.kind == "answer" else (
+        data = recorded(found, event.data, collection).to_dict() if event.kind == "answer" else (
             {"text": event.data} if event.kind == "token" else event.data
         )  # fmt: skip
         yield format_event(data, event.kind)

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from finetune.feedback import InvalidFeedbackError, UnknownAnswerError
 from generation.conversation import InvalidHistoryError
 from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
@@ -41,10 +42,12 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidCollectionNameError, 400, "invalid_collection_name"),
     (InvalidFilterError, 400, "invalid_filter"),
     (InvalidSearchError, 400, "invalid_search"),
+    (InvalidFeedbackError, 400, "invalid_feedback"),
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
     (DocumentNotFoundError, 404, "document_not_found"),
     (JobNotFoundError, 404, "job_not_found"),
+    (UnknownAnswerError, 404, "answer_not_found"),
     (EmbedderMismatchError, 409, "embedder_mismatch"),
     (ModelNotInstalledError, 503, "model_not_installed"),
     (EmbedderLoadError, 503, "model_unavailable"),

@@ -19,6 +19,7 @@ from generation.rag import Request
 from server.bodies import CompletionBody, read_body
 from server.current import services
 from server.errors import BadRequestError
+from server.feedback import recorded
 from server.sse import format_event, sse_response
 
 openai_api = Blueprint("openai", __name__, url_prefix="/v1")
@@ -48,11 +49,11 @@ def chat_completions() -> Response:
         return _bare(messages, max_tokens, stop, stream=stream)
     asked = _rag_request(model, messages)
     if not stream:
-        answer = services().rag.answer(asked)
+        answer = recorded(services(), services().rag.answer(asked), asked.collection)
         usage = {"prompt_tokens": answer.context.prompt_tokens if answer.context else 0,
                  "completion_tokens": answer.completion_tokens}  # fmt: skip
         return jsonify(_completion(model, answer.text, usage, extra=answer.to_dict()))
-    events = services().rag.stream(asked)
+    events, found = services().rag.stream(asked), services()
     next(events)  # validation and retrieval now: their errors are plain JSON errors
 
     def pieces() -> Iterator[tuple[str, dict[str, Any] | None]]:
@@ -62,7 +63,8 @@ def chat_completions() -> Response:
                 streamed = True
                 yield event.data, None
             elif event.kind == "answer":  # an extractive answer or a refusal comes whole
-                yield "" if streamed else event.data.text, event.data.to_dict()
+                answer = recorded(found, event.data, asked.collection)
+                yield "" if streamed else answer.text, answer.to_dict()
 
     return _streamed(model, pieces())
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.types import Fusion, SearchMode
+from server.finetune_settings import FeedbackSettings
 from server.model_settings import (
     BUILTIN_EMBEDDER,
     BUILTIN_GENERATOR,
@@ -238,7 +239,8 @@ class Settings(BaseSettings):
     home: Path = Field(
         default=Path(".ragqa"),
         description="Everything ragqa writes: the Chroma store (`chroma/`), the keyword index "
-        "(`keyword.sqlite`), uploaded files (`uploads/`) and converted models (`models/`).",
+        "(`keyword.sqlite`), uploaded files (`uploads/`), converted models (`models/`) and "
+        "recorded answers with their feedback (`feedback.sqlite`).",
     )
     collection: str = Field(
         default="docs", description="The collection used when a command or request names none."
@@ -251,11 +253,17 @@ class Settings(BaseSettings):
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
     @property
     def chroma_path(self) -> Path:
         """The embedded Chroma store."""
         return self.home / "chroma"
+
+    @property
+    def feedback_path(self) -> Path:
+        """Recorded answers and their ratings."""
+        return self.home / "feedback.sqlite"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from finetune.feedback import FeedbackStore
 from generation.extractive import SentenceExtractor
 from generation.generator import Generator, GeneratorBackend
 from generation.local import HFGenerator
@@ -238,6 +239,13 @@ class Services:
                 else None
             ),
         )
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        """Recorded answers and the ratings their users gave."""
+        days = self.settings.feedback.keep_unrated_days
+        path = self.settings.feedback_path
+        return self._get("feedback", lambda: FeedbackStore(path, keep_unrated_days=days))
 
     @property
     def templates(self) -> TemplateLibrary:

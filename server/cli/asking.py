@@ -12,6 +12,7 @@ from generation.types import Answer, AnswerMode
 from retrieval.filters import SearchFilter
 from retrieval.types import SearchMode
 from server.cli.common import domain_errors, print_json, services_of
+from server.feedback import recorded
 from server.wiring import Services
 
 
@@ -46,6 +47,7 @@ def ask(
             answer = _stream_to_terminal(services, asked)
         else:
             answer = services.rag.answer(asked)
+    answer = recorded(services, answer, asked.collection)
     if as_json:
         print_json(answer.to_dict())
         return

@@ -10,6 +10,7 @@ import click
 
 from server.cli.asking import ask, search
 from server.cli.documents import collections, delete, documents, ingest
+from server.cli.feedback import feedback
 from server.cli.serving import serve
 
 
@@ -29,5 +30,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-for command in (ingest, ask, search, collections, documents, delete, serve):
+for command in (ingest, ask, search, collections, documents, delete, serve, feedback):
     main.add_command(command)

@@ -55,6 +55,64 @@ function showMeta(turn, data) {
   turn.appendChild(el("div", "meta", parts.join(" · ")));
 }
 
+function authHeaders() {
+  const headers = { "Content-Type": "application/json" };
+  if (keyInput.value) headers.Authorization = `Bearer ${keyInput.value}`;
+  return headers;
+}
+
+// Thumbs up or down on an answer; a thumbs down asks what it should have said (optional).
+function showFeedback(turn, data) {
+  if (!data.answer_id) return; // the server records no answers
+  const bar = el("div", "feedback");
+  const up = el("button", "rate up", "👍");
+  const down = el("button", "rate down", "👎");
+  up.type = down.type = "button";
+  up.title = "Good answer";
+  down.title = "Wrong or unhelpful answer";
+  up.setAttribute("aria-label", up.title);
+  down.setAttribute("aria-label", down.title);
+  const status = el("span", "feedback-status");
+  const form = el("form", "correction");
+  form.hidden = true;
+  const correction = el("textarea");
+  correction.placeholder = "What should the answer have said? (optional)";
+  correction.maxLength = 4000;
+  correction.rows = 2;
+  const send = el("button", "", "Send");
+  send.type = "submit";
+  form.append(correction, send);
+  async function rate(rating, text) {
+    const body = { answer_id: data.answer_id, rating };
+    if (text) body.correction = text;
+    try {
+      const response = await fetch("/api/feedback", { method: "POST", headers: authHeaders(), body: JSON.stringify(body) });
+      const reply = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(reply.error ? reply.error.message : `HTTP ${response.status}`);
+      status.className = "feedback-status";
+      status.textContent = rating === "up" ? "Thanks: rated good." : "Thanks: rated wrong" + (text ? ", with a correction." : ".");
+      up.classList.toggle("chosen", rating === "up");
+      down.classList.toggle("chosen", rating === "down");
+      form.hidden = true;
+    } catch (error) {
+      status.className = "feedback-status error";
+      status.textContent = `Feedback not saved: ${error.message}`;
+    }
+  }
+  up.addEventListener("click", () => rate("up"));
+  down.addEventListener("click", () => {
+    form.hidden = false;
+    correction.focus();
+    rate("down");
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    rate("down", correction.value.trim());
+  });
+  bar.append(up, down, status);
+  turn.append(bar, form);
+}
+
 // Read server-sent events from a fetch response; call onEvent(name, data) for each.
 async function readEvents(response, onEvent) {
   const reader = response.body.getReader();
@@ -85,8 +143,7 @@ async function ask(question, collection, mode) {
   const answer = el("div", "answer", "Searching…");
   turn.appendChild(answer);
   log.appendChild(turn);
-  const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
-  if (keyInput.value) headers.Authorization = `Bearer ${keyInput.value}`;
+  const headers = { ...authHeaders(), Accept: "text/event-stream" };
   const body = { question, history, stream: true };
   if (mode) body.mode = mode; // else the server's RAGQA_ANSWERS__MODE
   if (collection) body.collection = collection;
@@ -109,6 +166,7 @@ async function ask(question, collection, mode) {
         if (data.refused) answer.className = "answer refused";
         showSources(turn, data);
         showMeta(turn, data);
+        showFeedback(turn, data);
         history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
         history = history.slice(-20);
       } else if (name === "error") {

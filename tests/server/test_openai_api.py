@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from generation.local import HFGenerator
 from generation.rag import Rag, Request
@@ -21,6 +19,7 @@ from server.settings import Settings
 from server.wiring import Services
 from tests.conftest import MakeSettings
 from tests.fakes import FakeEmbedder, FakeGenerator, occupy
+from tests.server import live
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello?"}]
 
@@ -34,14 +33,8 @@ def client(services: Services, docs: Path) -> FlaskClient:
 @contextmanager
 def serve(services: Services) -> Iterator[str]:
     """The real app on a real socket in a thread; yields its /v1 URL."""
-    server = make_server("127.0.0.1", 0, create_app(services.settings, services), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with live.serve(services) as url:
+        yield f"{url}/v1"
 
 
 def sse_data(body: bytes) -> list[object]:

@@ -1,0 +1,63 @@
+"""POST /api/feedback: a user's thumbs up or down on an answer, with an optional correction;
+and the recording of answers that makes it possible."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sqlite3
+from typing import Literal
+
+from flask import Blueprint, Response, jsonify
+from pydantic import Field
+
+from generation.types import Answer
+from server.bodies import Body, read_body
+from server.current import services
+from server.errors import BadRequestError
+from server.wiring import Services
+
+logger = logging.getLogger(__name__)
+feedback_api = Blueprint("feedback", __name__, url_prefix="/api")
+
+
+class FeedbackBody(Body):
+    """POST /api/feedback."""
+
+    answer_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    correction: str | None = None
+    comment: str | None = None
+
+
+def recorded(services: Services, answer: Answer, collection: str | None) -> Answer:
+    """The answer with the answer_id it is recorded under. Recording off, or failing (a full
+    disk), it is the answer without one: the user still gets it, and the log says why."""
+    if not services.settings.feedback.record_answers:
+        return answer
+    try:
+        answer_id = services.feedback.record(answer, collection=collection)
+    except (sqlite3.Error, OSError):
+        logger.exception("could not record the answer for feedback")
+        return answer
+    return dataclasses.replace(answer, answer_id=answer_id)
+
+
+@feedback_api.post("/feedback")
+def feedback() -> tuple[Response, int]:
+    """Body: {"answer_id", "rating": "up"|"down", "correction"?, "comment"?}. A second rating
+    of the same answer replaces the first. 201 with the stored record."""
+    body = read_body(
+        FeedbackBody, 'Send a JSON object such as {"answer_id": "...", "rating": "up"}.'
+    )
+    longest = services().settings.feedback.max_correction_chars
+    for name, text in (("correction", body.correction), ("comment", body.comment)):
+        if text is not None and len(text) > longest:
+            raise BadRequestError(
+                f"{name} is {len(text)} characters; at most {longest} are accepted "
+                "(RAGQA_FEEDBACK__MAX_CORRECTION_CHARS)."
+            )
+    stored = services().feedback.rate(
+        body.answer_id, body.rating, correction=body.correction, comment=body.comment
+    )
+    return jsonify(stored.to_dict()), 201
