@@ -10,11 +10,12 @@ from typing import Any
 
 from generation.citations import answer_support, check_citations
 from generation.cleanup import is_refusal, tidy_answer
-from generation.context import bound_history, pack_prompt
+from generation.context import PackedPrompt, bound_history
 from generation.conversation import standalone_question, validate_history
 from generation.extractive import SentenceExtractor
 from generation.generator import Generator, Message
-from generation.prompts import Example, PromptTemplate, TemplateLibrary
+from generation.prompts import PromptTemplate, TemplateLibrary
+from generation.rendering import PromptRenderer, examples_for
 from generation.requests import Event, InvalidQuestionError, Prepared, Request, Searcher
 from generation.types import Answer, AnswerMode
 from generation.verification import Verifier, degenerate
@@ -53,13 +54,12 @@ class Rag:
         context: str = "chunks",
         extractive_top_k: int | None = None,
     ) -> None:
-        if context not in ("chunks", "sentences"):
-            raise ValueError(f"context must be 'chunks' or 'sentences', not {context!r}")
         self._mode = mode
         # No prompt to fit: extraction reads more passages than the generator could.
         self._extractive_top_k = extractive_top_k
-        self._context = context
         self._extractor = extractor or SentenceExtractor()
+        self.renderer = PromptRenderer(generator=generator, extractor=self._extractor,
+                                       context=context)  # fmt: skip
         self._verifier = verifier or Verifier(
             similarity=self._extractor.similarity, min_citation_support=citation_min_support
         )
@@ -168,20 +168,24 @@ class Rag:
                 prepared.hits = hits
                 prepared.early = self._extracted(prepared)
                 return prepared
-        examples = self._examples(request, template)
-        shown = hits
-        if hits and self._context == "sentences":
-            shown = self._extractor.select(question, hits)
-        packed = pack_prompt(
-            template, question, shown, count_tokens=self._generator.count_tokens,
-            window=self._generator.context_window, answer_budget=self._generator.max_new_tokens,
-            examples=examples, history=history,
-        )  # fmt: skip
-        # Citations show (and are checked against) the whole chunks, numbered as the model saw.
-        whole = {h.chunk.id: h for h in hits or ()}
-        prepared.hits = [whole.get(h.chunk.id, h) for h in packed.hits]
-        prepared.messages, prepared.report = packed.messages, packed.report
+        examples = examples_for(str(request.mode), template, request.examples)
+        packed = self.renderer.render(template, question, hits, examples=examples, history=history)
+        prepared.hits, prepared.messages, prepared.report = (
+            packed.hits,
+            packed.messages,
+            packed.report,
+        )
         return prepared
+
+    def prompt(
+        self, question: str, hits: Sequence[ScoredChunk] | None, *, collection: str,
+        mode: str = AnswerMode.RAG, template: str | None = None,
+    ) -> PackedPrompt:  # fmt: skip
+        """The prompt this Rag would answer `question` with, given these sources (None: a mode
+        without retrieval): what fine-tuning records are rendered with."""
+        chosen = self.template_for(collection, template)
+        examples = examples_for(mode, chosen)
+        return self.renderer.render(chosen, question, hits, examples=examples)
 
     def _extracted(self, prepared: Prepared) -> Answer:
         """The extractive answer: the passages' best sentences with their [n]."""
@@ -195,15 +199,6 @@ class Rag:
             prepared, text, citations=check.citations, support=answer_support(text, prepared.hits),
             unsupported=check.unsupported, invalid=check.invalid,
         )  # fmt: skip
-
-    @staticmethod
-    def _examples(request: Request, template: PromptTemplate) -> Sequence[Example]:
-        chosen = template.examples if request.examples is None else request.examples
-        if request.mode == "few_shot" or (request.mode == "rag" and (
-            template.rag_examples or request.examples is not None
-        )):  # fmt: skip
-            return chosen
-        return ()
 
     def _finish(self, prepared: Prepared, raw: str, tokens: int) -> Answer:
         """Tidy the text, verify it and its citations (a failing answer is replaced), refuse if

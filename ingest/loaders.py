@@ -109,21 +109,26 @@ def _pick(row: Mapping[str, object], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def read_rows(text: str, *, csv_format: bool) -> list[Mapping[str, object]]:
+    """The rows of a CSV file (by its header) or the objects of a JSONL file."""
+    if csv_format:
+        return list(csv.DictReader(io.StringIO(text)))
+    rows: list[Mapping[str, object]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise LoadError(f"line {number} is not valid JSON: {error.msg}") from error
+        if isinstance(item, dict):
+            rows.append(item)
+    return rows
+
+
 def load_faq(text: str, *, source: str, csv_format: bool) -> list[Page]:
     """Question/answer pairs from JSONL or CSV; each pair is one page kept as one chunk."""
-    if csv_format:
-        rows: list[Mapping[str, object]] = list(csv.DictReader(io.StringIO(text)))
-    else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise LoadError(f"line {number} is not valid JSON: {error.msg}") from error
-            if isinstance(item, dict):
-                rows.append(item)
+    rows = read_rows(text, csv_format=csv_format)
     pages = []
     for number, row in enumerate(rows, start=1):
         question, answer = _pick(row, QUESTION_FIELDS), _pick(row, ANSWER_FIELDS)

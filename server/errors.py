@@ -8,6 +8,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from finetune.feedback import InvalidFeedbackError, UnknownAnswerError
+from finetune.records import DatasetError
 from generation.conversation import InvalidHistoryError
 from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
@@ -43,6 +44,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidFilterError, 400, "invalid_filter"),
     (InvalidSearchError, 400, "invalid_search"),
     (InvalidFeedbackError, 400, "invalid_feedback"),
+    (DatasetError, 400, "invalid_dataset"),
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
     (DocumentNotFoundError, 404, "document_not_found"),

@@ -240,7 +240,8 @@ class Settings(BaseSettings):
         default=Path(".ragqa"),
         description="Everything ragqa writes: the Chroma store (`chroma/`), the keyword index "
         "(`keyword.sqlite`), uploaded files (`uploads/`), converted models (`models/`) and "
-        "recorded answers with their feedback (`feedback.sqlite`).",
+        "recorded answers with their feedback (`feedback.sqlite`) and training datasets "
+        "(`datasets/`).",
     )
     collection: str = Field(
         default="docs", description="The collection used when a command or request names none."
@@ -264,6 +265,11 @@ class Settings(BaseSettings):
     def feedback_path(self) -> Path:
         """Recorded answers and their ratings."""
         return self.home / "feedback.sqlite"
+
+    @property
+    def datasets_path(self) -> Path:
+        """Built training datasets, a folder per name and version."""
+        return self.home / "datasets"
 
     @property
     def model_cache_dir(self) -> Path:

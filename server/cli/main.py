@@ -9,6 +9,7 @@ import sys
 import click
 
 from server.cli.asking import ask, search
+from server.cli.datasets import dataset
 from server.cli.documents import collections, delete, documents, ingest
 from server.cli.feedback import feedback
 from server.cli.serving import serve
@@ -30,5 +31,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-for command in (ingest, ask, search, collections, documents, delete, serve, feedback):
+for command in (ingest, ask, search, collections, documents, delete, serve, feedback, dataset):
     main.add_command(command)
