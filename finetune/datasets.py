@@ -4,6 +4,7 @@ version: it writes a new one, or reuses the latest when the content is the same.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -78,6 +79,13 @@ class Dataset:
                 and (form is None or r["format"] == form)]  # fmt: skip
 
 
+def template_hash(template: Any) -> str:
+    """A fingerprint of a prompt template (a dataclass): records rendered with it go stale
+    when it changes."""
+    parts = json.dumps(dataclasses.asdict(template), sort_keys=True, default=str)
+    return hashlib.sha256(parts.encode()).hexdigest()[:16]
+
+
 class DatasetStore:
     """The datasets in `root` (RAGQA_HOME/datasets)."""
 
@@ -138,6 +146,9 @@ class DatasetStore:
         content = hashlib.sha256()
         for split in SPLITS:
             content.update(hashlib.sha256(files[split].encode()).digest())
+        # The same records rendered for another model or template are another dataset.
+        rendered_for = {k: manifest.get(k) for k in ("base_model", "template", "template_hash")}
+        content.update(json.dumps(rendered_for, sort_keys=True).encode())
         digest = content.hexdigest()
         versions = self.versions(name)
         if versions and versions[-1].manifest.get("content_hash") == digest:

@@ -7,8 +7,10 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from finetune.adapters import AdapterError, AdapterNotFoundError
 from finetune.feedback import InvalidFeedbackError, UnknownAnswerError
 from finetune.records import DatasetError
+from finetune.training import TrainingError
 from generation.conversation import InvalidHistoryError
 from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
@@ -45,6 +47,9 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidSearchError, 400, "invalid_search"),
     (InvalidFeedbackError, 400, "invalid_feedback"),
     (DatasetError, 400, "invalid_dataset"),
+    (TrainingError, 400, "invalid_training"),
+    (AdapterNotFoundError, 404, "adapter_not_found"),
+    (AdapterError, 400, "invalid_adapter"),
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
     (DocumentNotFoundError, 404, "document_not_found"),

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from finetune.datasets import SPLITS, Dataset, DatasetStore, SplitRule
+from finetune.datasets import SPLITS, Dataset, DatasetStore, SplitRule, template_hash
 from finetune.factory import BuildPlan, Sources, build_dataset
 from finetune.records import DatasetError
+from generation.prompts import PromptTemplate
 from server.cli.common import domain_errors, print_json, services_of
 from server.wiring import Services
 
@@ -69,18 +70,19 @@ def build(
                           documents=list(documents), refusal=chosen.refusal,
                           template=chosen.name, feedback=services.feedback)  # fmt: skip
         built = build_dataset(plan, sources, dataset_store(services),
-                              fingerprint=fingerprint(services))  # fmt: skip
+                              fingerprint=fingerprint(services, chosen))  # fmt: skip
     if as_json:
         print_json({"dataset": built.ref, "path": str(built.path), **built.manifest})
         return
     describe(built)
 
 
-def fingerprint(services: Services) -> dict[str, object]:
+def fingerprint(services: Services, template: PromptTemplate) -> dict[str, object]:
     """What the records were rendered for: training refuses a dataset built for another base
-    model (its prompts were fitted to that model's window and tokens)."""
+    model (its prompts were fitted to that model's window and tokens) or an edited template."""
     return {"base_model": services.settings.generator.model,
-            "context": services.settings.answers.context}  # fmt: skip
+            "context": services.settings.answers.context,
+            "template_hash": template_hash(template)}  # fmt: skip
 
 
 def describe(built: Dataset) -> None:

@@ -12,6 +12,7 @@ from server.cli.asking import ask, search
 from server.cli.datasets import dataset
 from server.cli.documents import collections, delete, documents, ingest
 from server.cli.feedback import feedback
+from server.cli.finetune import adapters, finetune
 from server.cli.serving import serve
 
 
@@ -31,5 +32,7 @@ def main(verbose: bool) -> None:
         logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-for command in (ingest, ask, search, collections, documents, delete, serve, feedback, dataset):
+COMMANDS = (ingest, ask, search, collections, documents, delete, serve, feedback, dataset,
+            finetune, adapters)  # fmt: skip
+for command in COMMANDS:
     main.add_command(command)

@@ -206,3 +206,26 @@ def test_cli_builds_lists_and_shows(services: Services, qa_file: Path) -> None:
     assert "cli@v1" in listed.output
     shown = runner.invoke(main, ["dataset", "show", "cli"], obj=services)
     assert "train:" in shown.output and "sft/rag" in shown.output
+
+
+def test_the_same_records_rendered_for_another_model_are_a_new_version(tmp_path: Path) -> None:
+    from finetune.records import Record
+
+    records = [
+        Record(
+            kind="sft",
+            format="closed_book",
+            origin="qa",
+            question="q?",
+            source=None,
+            prompt=[{"role": "user", "content": "q?"}],
+            completion="a.",
+            split="train",
+        )
+    ]
+    store = DatasetStore(tmp_path)
+    first = store.write("m", records, {"base_model": "a", "template_hash": "t1"})
+    assert store.write("m", records, {"base_model": "a", "template_hash": "t1"}).version == 1
+    assert store.write("m", records, {"base_model": "b", "template_hash": "t1"}).version == 2
+    assert store.write("m", records, {"base_model": "b", "template_hash": "t2"}).version == 3
+    assert first.manifest["template_hash"] == "t1"
