@@ -26,11 +26,11 @@ from bench.answer_sets import AnswerSet, load_set
 from bench.refusal import clapnq_refusals, short_answer_services
 from bench.report import Result, percentile
 from generation.rag import Request
-from generation.types import AnswerMode
+from generation.types import USES_ADAPTER, AnswerMode
 from generation.verification import degenerate
 from server.wiring import Services
 
-MODES = tuple(AnswerMode)
+MODES = tuple(m for m in AnswerMode if m not in USES_ADAPTER)  # the arena has those
 SETS = ("docs", "covid_qa", "python_faq", "clapnq")
 _MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 

@@ -21,6 +21,10 @@ class GeneratorLoadError(Exception):
     """The generator model could not be loaded."""
 
 
+class AdapterUnavailableError(ValueError):
+    """A fine-tuned adapter this generator cannot apply (unknown, other base model, remote)."""
+
+
 class PromptTooLongError(ValueError):
     """The prompt and the answer budget do not fit in the model's context window."""
 
@@ -57,9 +61,10 @@ class Generator(Protocol):
 
     def stream(
         self, messages: Sequence[Message], *, max_new_tokens: int | None = None,
-        stop: Sequence[str] = (),
+        stop: Sequence[str] = (), adapter: str | None = None,
     ) -> Iterator[str]:  # fmt: skip
-        """The reply to `messages`, piece by piece as it is generated."""
+        """The reply to `messages`, piece by piece as it is generated (by the base model with
+        the fine-tuned `adapter` of that name, if given)."""
         ...
 
     def generate(
@@ -68,6 +73,8 @@ class Generator(Protocol):
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        adapter: str | None = None,
     ) -> Generation:
-        """Reply to `messages` in at most `max_new_tokens` tokens, ending early at a `stop` text."""
+        """Reply to `messages` in at most `max_new_tokens` tokens, ending early at a `stop` text
+        (with the fine-tuned `adapter` of that name, if given)."""
         ...

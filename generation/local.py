@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from generation.generator import Generation, Message, PromptTooLongError
+from generation.adapters import AdapterSet, Resolve
+from generation.generator import AdapterUnavailableError, Generation, Message, PromptTooLongError
 from generation.guards import citation_run_criterion
 from generation.loading import DTYPES, load_causal_lm, quantize_int8
 from generation.prefix_cache import PrefixCache
@@ -43,6 +44,7 @@ class HFGenerator:
         prefix_cache: bool = True,
         device: str = "cpu",
         model_thread: ModelThread | None = None,
+        adapters: Resolve | None = None,
     ) -> None:
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
@@ -72,6 +74,7 @@ class HFGenerator:
         self._prefixes = PrefixCache() if prefix_cache else None
         self._stops: dict[tuple[str, ...], Any] = {}
         self._load_lock = threading.Lock()
+        self._adapters = AdapterSet(adapters)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first question."""
@@ -169,18 +172,29 @@ class HFGenerator:
         )
         return inputs, options
 
-    def _run_generate(self, messages: Sequence[Message], inputs: Any, options: Any) -> Any:
-        """model.generate with the cached system prefix when it applies (on the model thread)."""
+    def _run_generate(
+        self, messages: Sequence[Message], inputs: Any, options: Any, adapter: str | None
+    ) -> Any:
+        """model.generate, with the adapter (switched in this same model-thread step), or with
+        the cached system prefix of the base model when it applies."""
         import torch
 
-        model, tokenizer = self._model()
-        with torch.inference_mode():
-            if self._prefixes is not None and tokenizer.chat_template:
+        base, tokenizer = self._model()
+        if adapter is not None and self._quantize == "int8":
+            raise AdapterUnavailableError(
+                "Adapters need the float weights: set RAGQA_GENERATOR__QUANTIZE=none."
+            )
+        with torch.inference_mode(), self._adapters.using(base, adapter) as model:
+            if adapter is None and self._prefixes is not None and tokenizer.chat_template:
                 past = self._prefixes.lookup(model, self._prefix_ids, messages,
                                              inputs["input_ids"])  # fmt: skip
                 if past is not None:
                     options = {**options, "cache": past}
             return model.generate(**inputs, **options)
+
+    def forget_adapter(self, name: str) -> None:
+        """Unload an adapter (deleted, or trained again under the same name)."""
+        self._model_thread.run(lambda: self._adapters.forget(name), bounded=False)
 
     def generate(
         self,
@@ -188,12 +202,16 @@ class HFGenerator:
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        adapter: str | None = None,
     ) -> Generation:
-        """Reply to `messages`; greedy unless a temperature is set; bounded in length."""
+        """Reply to `messages`; greedy unless a temperature is set; bounded in length; with the
+        fine-tuned `adapter` of that name, if given."""
         _, tokenizer = self._model()
         inputs, options = self._prepare(messages, max_new_tokens, stop)
         prompt_len = int(inputs["input_ids"].shape[1])
-        output = self._model_thread.run(lambda: self._run_generate(messages, inputs, options))
+        output = self._model_thread.run(
+            lambda: self._run_generate(messages, inputs, options, adapter)
+        )
         new_tokens = output[0, prompt_len:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         return Generation(text=text, prompt_tokens=prompt_len, completion_tokens=len(new_tokens))
@@ -204,8 +222,10 @@ class HFGenerator:
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        adapter: str | None = None,
     ) -> Iterator[str]:
-        """Reply to `messages` piece by piece. Closing the iterator stops generation early."""
+        """Reply to `messages` piece by piece (with `adapter`, if given). Closing the iterator
+        stops generation early."""
         from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
         _, tokenizer = self._model()
@@ -224,6 +244,6 @@ class HFGenerator:
             criteria = StoppingCriteriaList([*options.get("stopping_criteria", []), _Cancelled()])
             streamer = _Pieces(tokenizer, skip_prompt=True, skip_special_tokens=True)
             streaming = {**options, "stopping_criteria": criteria, "streamer": streamer}
-            self._run_generate(messages, inputs, streaming)
+            self._run_generate(messages, inputs, streaming, adapter)
 
         yield from self._model_thread.stream(produce)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from generation.citations import answer_support, check_citations
@@ -16,15 +16,21 @@ from generation.extractive import SentenceExtractor
 from generation.generator import Generator, Message
 from generation.prompts import PromptTemplate, TemplateLibrary
 from generation.rendering import PromptRenderer, examples_for
-from generation.requests import Event, InvalidQuestionError, Prepared, Request, Searcher
-from generation.types import Answer, AnswerMode
+from generation.requests import (
+    Event,
+    InvalidQuestionError,
+    Prepared,
+    Request,
+    Searcher,
+    validate,
+)
+from generation.types import RETRIEVES, WRITES_FROM_SOURCES, Answer, AnswerMode
 from generation.verification import Verifier, degenerate
 from retrieval.types import ScoredChunk
 
 __all__ = ["Event", "InvalidQuestionError", "Rag", "Request", "Searcher"]  # one place to import
 logger = logging.getLogger(__name__)
 MODES = tuple(AnswerMode)
-LATER_MODES = ("finetuned", "finetuned_rag")  # need a fine-tuned adapter (fine-tuning issue)
 # Small models sometimes carry on with a made-up next turn; stop there.
 STOP = ("\nQuestion:", "\nSources:", "\nCustomer:")
 
@@ -53,8 +59,10 @@ class Rag:
         mode: str = AnswerMode.RAG,
         context: str = "chunks",
         extractive_top_k: int | None = None,
+        default_adapter: Callable[[], str | None] | None = None,
     ) -> None:
         self._mode = mode
+        self._default_adapter = default_adapter or (lambda: None)
         # No prompt to fit: extraction reads more passages than the generator could.
         self._extractive_top_k = extractive_top_k
         self._extractor = extractor or SentenceExtractor()
@@ -83,7 +91,7 @@ class Rag:
         if prepared.early is not None:
             return prepared.early
         begun = time.perf_counter()
-        generation = self._generator.generate(prepared.messages, stop=STOP)
+        generation = self._generator.generate(prepared.messages, stop=STOP, **_adapter(request))
         prepared.timings["generation"] = (time.perf_counter() - begun) * 1000
         return self._finish(prepared, generation.text, generation.completion_tokens)
 
@@ -101,7 +109,7 @@ class Rag:
             return
         begun = time.perf_counter()
         pieces: list[str] = []
-        for piece in self._generator.stream(prepared.messages, stop=STOP):
+        for piece in self._generator.stream(prepared.messages, stop=STOP, **_adapter(request)):
             if not pieces:
                 prepared.timings["first_token"] = (time.perf_counter() - prepared.started) * 1000
             pieces.append(piece)
@@ -140,9 +148,9 @@ class Rag:
             standalone=None,
         )  # fmt: skip
         hits: list[ScoredChunk] | None = None
-        if request.mode in (AnswerMode.RAG, AnswerMode.EXTRACTIVE):
+        if request.mode in RETRIEVES:
             query = question
-            if history and self._rewrite and request.mode == AnswerMode.RAG:
+            if history and self._rewrite and request.mode in WRITES_FROM_SOURCES:
                 begun = time.perf_counter()
                 query = standalone_question(self._generator, history, question)
                 prepared.standalone = query
@@ -209,7 +217,7 @@ class Rag:
             return self._refusal(prepared, "no_answer", tokens)
         if is_refusal(text, template.refusal):
             return self._refusal(prepared, "model_refused", tokens)
-        if prepared.request.mode != AnswerMode.RAG:  # no sources to check it against
+        if prepared.request.mode not in WRITES_FROM_SOURCES:  # no sources to check it against
             problem = degenerate(text)
             if problem is not None:
                 return self._replaced(prepared, problem, tokens)
@@ -249,7 +257,7 @@ class Rag:
         """What is shown instead of a generated answer that failed verification: the
         extractive answer where there are passages, else a refusal."""
         logger.warning("replaced a generated answer to %r: %s", prepared.request.question, problem)
-        if prepared.request.mode == AnswerMode.RAG and prepared.hits:
+        if prepared.request.mode in WRITES_FROM_SOURCES and prepared.hits:
             shown = self._extracted(prepared)
         else:
             shown = self._refusal(prepared, "degenerate_answer", tokens)
@@ -276,26 +284,15 @@ class Rag:
             refusal_reason=parts.get("reason"), support=parts.get("support"),
             unsupported_citations=parts.get("unsupported", ()),
             invalid_citations=parts.get("invalid", ()), context=prepared.report,
-            completion_tokens=parts.get("tokens", 0),
+            completion_tokens=parts.get("tokens", 0), adapter=prepared.request.adapter,
         )  # fmt: skip
 
     def _validate(self, request: Request) -> str:
-        request.mode = request.mode or self._mode
-        if request.mode in LATER_MODES:
-            raise InvalidQuestionError(
-                f"Mode {request.mode!r} needs a fine-tuned adapter, which this server does not "
-                f"have yet; choose one of: {', '.join(MODES)}"
-            )
-        if request.mode not in MODES:
-            raise InvalidQuestionError(
-                f"Unknown mode {request.mode!r}; choose one of: {', '.join(MODES)}"
-            )
-        question = request.question.strip()
-        if not question:
-            raise InvalidQuestionError("The question is empty; ask something about your documents.")
-        if len(question) > self._max_question_chars:
-            raise InvalidQuestionError(
-                f"The question is {len(question)} characters long; the limit is "
-                f"{self._max_question_chars}. Shorten it."
-            )
-        return question
+        return validate(request, default_mode=self._mode, default_adapter=self._default_adapter,
+                        max_chars=self._max_question_chars)  # fmt: skip
+
+
+def _adapter(request: Request) -> dict[str, Any]:
+    """The generator's adapter argument: only when a request has one (fakes and remote
+    generators need not know the word otherwise)."""
+    return {"adapter": request.adapter} if request.adapter else {}

@@ -12,7 +12,13 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from generation.generator import Generation, GeneratorLoadError, Message, PromptTooLongError
+from generation.generator import (
+    AdapterUnavailableError,
+    Generation,
+    GeneratorLoadError,
+    Message,
+    PromptTooLongError,
+)
 from retrieval.model_thread import Emit, ModelThread
 
 logger = logging.getLogger(__name__)
@@ -114,8 +120,10 @@ class OpenAICompatibleGenerator:
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        adapter: str | None = None,
     ) -> Generation:
         """The whole reply in one response."""
+        _no_adapter(adapter)
         body = self._body(messages, max_new_tokens, stop, stream=False)
         data = self._model_thread.run(lambda: self._post(body))
         try:
@@ -141,8 +149,10 @@ class OpenAICompatibleGenerator:
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        adapter: str | None = None,
     ) -> Iterator[str]:
         """The reply piece by piece, from the server's event stream."""
+        _no_adapter(adapter)
         body = self._body(messages, max_new_tokens, stop, stream=True)
 
         def produce(emit: Emit[str], cancelled: threading.Event) -> None:
@@ -170,3 +180,11 @@ class OpenAICompatibleGenerator:
             if piece:
                 emit(piece)
         return True
+
+
+def _no_adapter(adapter: str | None) -> None:
+    if adapter is not None:
+        raise AdapterUnavailableError(
+            f"Adapter {adapter!r}: a remote generator (RAGQA_GENERATOR__BACKEND=openai) cannot "
+            "apply fine-tuned adapters; serve the model here (backend transformers)."
+        )

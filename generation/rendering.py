@@ -10,7 +10,7 @@ from generation.context import PackedPrompt, pack_prompt
 from generation.extractive import SentenceExtractor
 from generation.generator import Generator, Message
 from generation.prompts import Example, PromptTemplate
-from generation.types import AnswerMode
+from generation.types import WRITES_FROM_SOURCES, AnswerMode
 from retrieval.types import ScoredChunk
 
 
@@ -62,7 +62,7 @@ def examples_for(
     or the request brings its own; no other mode."""
     chosen = template.examples if given is None else given
     if mode == AnswerMode.FEW_SHOT or (
-        mode == AnswerMode.RAG and (template.rag_examples or given is not None)
+        mode in WRITES_FROM_SOURCES and (template.rag_examples or given is not None)
     ):
         return chosen
     return ()

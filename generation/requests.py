@@ -3,12 +3,12 @@ streaming events, and the state of one answer while it is made."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from generation.prompts import Example, PromptTemplate
-from generation.types import Answer, ContextReport
+from generation.types import USES_ADAPTER, Answer, AnswerMode, ContextReport
 from retrieval.types import ScoredChunk
 
 
@@ -44,6 +44,7 @@ class Request:
     history: Sequence[Mapping[str, str]] = ()
     examples: Sequence[Example] | None = None
     strict: bool | None = None
+    adapter: str | None = None  # finetuned modes: the adapter (None: the default one)
 
 
 @dataclass
@@ -68,3 +69,38 @@ class Event:
 
     kind: str
     data: Any
+
+
+def validate(
+    request: Request, *, default_mode: str, default_adapter: Callable[[], str | None],
+    max_chars: int,
+) -> str:  # fmt: skip
+    """The request's question, stripped; its mode and adapter filled in from the defaults.
+    Raises InvalidQuestionError with what to do."""
+    modes = tuple(AnswerMode)
+    request.mode = request.mode or default_mode
+    if request.mode in USES_ADAPTER:
+        request.adapter = request.adapter or default_adapter()
+        if not request.adapter:
+            raise InvalidQuestionError(
+                f"Mode {request.mode!r} needs a fine-tuned adapter: name one (adapter), or "
+                "promote one to the default (`ragqa adapters promote`); `ragqa finetune` "
+                "trains them."
+            )
+    elif request.adapter:
+        raise InvalidQuestionError(
+            f"An adapter applies to the modes finetuned and finetuned_rag, not {request.mode!r}."
+        )
+    if request.mode not in modes:
+        raise InvalidQuestionError(
+            f"Unknown mode {request.mode!r}; choose one of: {', '.join(modes)}"
+        )
+    question = request.question.strip()
+    if not question:
+        raise InvalidQuestionError("The question is empty; ask something about your documents.")
+    if len(question) > max_chars:
+        raise InvalidQuestionError(
+            f"The question is {len(question)} characters long; the limit is {max_chars}. "
+            "Shorten it."
+        )
+    return question

@@ -14,6 +14,13 @@ class AnswerMode(StrEnum):
     FEW_SHOT = "few_shot"
     RAG = "rag"
     EXTRACTIVE = "extractive"  # the passages' own sentences, no generator call
+    FINETUNED = "finetuned"  # closed book, with a fine-tuned adapter
+    FINETUNED_RAG = "finetuned_rag"  # rag, with a fine-tuned adapter
+
+
+WRITES_FROM_SOURCES = frozenset({AnswerMode.RAG, AnswerMode.FINETUNED_RAG})
+RETRIEVES = WRITES_FROM_SOURCES | {AnswerMode.EXTRACTIVE}
+USES_ADAPTER = frozenset({AnswerMode.FINETUNED, AnswerMode.FINETUNED_RAG})
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class Answer:
     completion_tokens: int = 0
     replaced_reason: str | None = None
     answer_id: str | None = None  # set where answers are recorded (the server), for feedback
+    adapter: str | None = None  # the fine-tuned adapter that wrote it
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape of `ragqa ask --json` and `POST /api/chat`."""
@@ -125,6 +133,7 @@ class Answer:
             "answer_id": self.answer_id,
             "answer": self.text,
             "mode": self.mode,
+            "adapter": self.adapter,
             "template": self.template,
             "question": self.question,
             "standalone_question": self.standalone_question,

@@ -53,6 +53,7 @@ class ChatBody(Body):
     retrieval_mode: str | None = None
     filters: dict[str, Any] | None = None
     stream: bool = False
+    adapter: str | None = None  # finetuned modes (checked by Rag and the adapter store)
 
 
 class MessageBody(Body):

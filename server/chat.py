@@ -48,6 +48,7 @@ def _rag_request(body: ChatBody) -> Request:
         history=body.history or [],
         examples=examples,
         strict=body.strict,
+        adapter=body.adapter,
     )
 
 

@@ -12,7 +12,7 @@ from finetune.feedback import InvalidFeedbackError, UnknownAnswerError
 from finetune.records import DatasetError
 from finetune.training import TrainingError
 from generation.conversation import InvalidHistoryError
-from generation.generator import GeneratorLoadError, PromptTooLongError
+from generation.generator import AdapterUnavailableError, GeneratorLoadError, PromptTooLongError
 from generation.prompts import TemplateError
 from generation.rag import InvalidQuestionError
 from retrieval.catalog import DocumentNotFoundError
@@ -50,6 +50,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (TrainingError, 400, "invalid_training"),
     (AdapterNotFoundError, 404, "adapter_not_found"),
     (AdapterError, 400, "invalid_adapter"),
+    (AdapterUnavailableError, 400, "adapter_unavailable"),
     (PromptTooLongError, 413, "prompt_too_long"),
     (CollectionNotFoundError, 404, "collection_not_found"),
     (DocumentNotFoundError, 404, "document_not_found"),

@@ -36,7 +36,7 @@ def recorded(services: Services, answer: Answer, collection: str | None) -> Answ
     if not services.settings.feedback.record_answers:
         return answer
     try:
-        answer_id = services.feedback.record(answer, collection=collection)
+        answer_id = services.feedback.record(answer, collection=collection, adapter=answer.adapter)
     except (sqlite3.Error, OSError):
         logger.exception("could not record the answer for feedback")
         return answer

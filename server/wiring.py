@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from finetune.adapters import AdapterStore
 from finetune.feedback import FeedbackStore
 from generation.extractive import SentenceExtractor
-from generation.generator import Generator, GeneratorBackend
+from generation.generator import AdapterUnavailableError, Generator, GeneratorBackend
 from generation.local import HFGenerator
 from generation.prompts import TemplateLibrary
 from generation.rag import Rag
@@ -149,6 +150,7 @@ class Services:
             dtype=s.dtype,
             prefix_cache=s.prefix_cache,
             device=s.device,
+            adapters=self._adapter_path,
         )
 
     def _chroma_client(self) -> Any:
@@ -241,6 +243,22 @@ class Services:
         )
 
     @property
+    def adapters(self) -> AdapterStore:
+        """The fine-tuned adapters under RAGQA_HOME/adapters."""
+        return self._get("adapters", lambda: AdapterStore(self.settings.home / "adapters"))
+
+    def _adapter_path(self, name: str) -> Path:
+        """The folder of adapter `name`, if it was trained on the configured base model."""
+        found = self.adapters.get(name)
+        trained_on, serving = found.info.get("base_model"), self.settings.generator.model
+        if trained_on != serving:
+            raise AdapterUnavailableError(
+                f"Adapter {name!r} was trained on {trained_on!r}, but the generator is "
+                f"{serving!r}: train it again on this model, or serve that one."
+            )
+        return found.path
+
+    @property
     def feedback(self) -> FeedbackStore:
         """Recorded answers and the ratings their users gave."""
         days = self.settings.feedback.keep_unrated_days
@@ -272,6 +290,7 @@ class Services:
                 weak_similarity=a.weak_evidence_similarity, dense_limit=a.extractive_dense_limit,
             ),
             mode=a.mode, context=a.context, extractive_top_k=a.extractive_top_k,
+            default_adapter=self.adapters.default,
         )  # fmt: skip
 
     def warm_up(self) -> None:

@@ -22,11 +22,14 @@ from server.wiring import Services
 @click.option(
     "--mode", default=None,
     type=click.Choice([m.value for m in AnswerMode]),
-    help="rag, closed_book (no retrieval), few_shot (examples, no retrieval) or extractive "
-    "(the sources' own sentences, no model call); default RAGQA_ANSWERS__MODE.",
+    help="rag, closed_book (no retrieval), few_shot (examples, no retrieval), extractive "
+    "(the sources' own sentences, no model call), finetuned or finetuned_rag (closed_book or "
+    "rag with a fine-tuned adapter); default RAGQA_ANSWERS__MODE.",
 )  # fmt: skip
 @click.option("--template", "-t", default=None, help="Prompt template (docs, support, extract…).")
 @click.option("--strict/--no-strict", default=None, help="Refuse unsupported answers.")
+@click.option("--adapter", "-a", default=None,
+              help="Adapter for the finetuned modes (default: the promoted one).")  # fmt: skip
 @click.option(
     "--retrieval-mode", default=None, type=click.Choice([m.value for m in SearchMode]),
     help="dense, keyword or hybrid (default from settings).",
@@ -36,12 +39,14 @@ from server.wiring import Services
 @click.pass_context
 def ask(
     ctx: click.Context, question: str, collection: str | None, mode: str, template: str | None,
-    strict: bool | None, retrieval_mode: str | None, as_json: bool, stream: bool,
+    strict: bool | None, adapter: str | None, retrieval_mode: str | None, as_json: bool,
+    stream: bool,
 ) -> None:  # fmt: skip
     """Answer a question from a collection, with the sources used."""
     services = services_of(ctx)
     asked = Request(question, collection=collection or services.settings.collection, mode=mode,
-                    template=template, strict=strict, search={"mode": retrieval_mode})  # fmt: skip
+                    template=template, strict=strict, search={"mode": retrieval_mode},
+                    adapter=adapter)  # fmt: skip
     with domain_errors():
         if stream and not as_json:
             answer = _stream_to_terminal(services, asked)

@@ -19,7 +19,7 @@ from server.wiring import Services, resolve_generator
 
 def adapter_store(services: Services) -> AdapterStore:
     """The adapters under RAGQA_HOME."""
-    return AdapterStore(services.settings.home / "adapters")
+    return services.adapters
 
 
 @click.command()

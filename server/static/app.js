@@ -8,6 +8,7 @@ const questionInput = document.getElementById("question");
 const collectionInput = document.getElementById("collection");
 const modeInput = document.getElementById("mode");
 const keyInput = document.getElementById("apikey");
+const adapterInput = document.getElementById("adapter");
 // The conversation so far, sent with each question so follow-ups keep their context.
 let history = [];
 
@@ -45,7 +46,7 @@ function showSources(turn, data) {
 }
 
 function showMeta(turn, data) {
-  const parts = [data.mode];
+  const parts = [data.adapter ? `${data.mode} (${data.adapter})` : data.mode];
   if (data.standalone_question) parts.push(`searched for: ${data.standalone_question}`);
   if (data.replaced_reason) parts.push(`quoted from the sources: the model's answer failed (${data.replaced_reason})`);
   const dropped = data.context && data.context.dropped.length;
@@ -147,6 +148,7 @@ async function ask(question, collection, mode) {
   const body = { question, history, stream: true };
   if (mode) body.mode = mode; // else the server's RAGQA_ANSWERS__MODE
   if (collection) body.collection = collection;
+  if (mode && mode.startsWith("finetuned") && adapterInput.value.trim()) body.adapter = adapterInput.value.trim();
   try {
     const response = await fetch("/api/chat", { method: "POST", headers, body: JSON.stringify(body) });
     if (!response.ok) {

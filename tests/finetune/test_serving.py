@@ -1,0 +1,120 @@
+"""Adapters served on the one base model: by name, switched per request on the model thread,
+never mixed between concurrent requests; the finetuned modes over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finetune.adapters import AdapterStore
+from finetune.datasets import DatasetStore
+from finetune.training import TrainPlan, run_training
+from server.app import create_app
+from server.wiring import Services
+from tests.conftest import MakeSettings
+from tests.fakes import FakeEmbedder
+from tests.finetune.test_training import load, records
+
+pytestmark = pytest.mark.model
+ASKED = [{"role": "user", "content": "what is the index ?"}]
+
+
+@pytest.fixture
+def home(tiny_llama: Path, tmp_path: Path) -> Path:
+    """A home with a LoRA and a prompt-tuning adapter trained on the tiny model."""
+    home = tmp_path / "home"
+    made = records("sft", "closed_book")
+    dataset = DatasetStore(tmp_path / "ds").write("d", made, {"base_model": str(tiny_llama)})
+    store = AdapterStore(home / "adapters")
+    for name, method, rate in (("lora-a", "lora", 5e-2), ("pt-a", "prompt_tuning", 0.5)):
+        model, tokenizer = load(tiny_llama)
+        plan = TrainPlan(method=method, name=name, max_steps=6, learning_rate=rate, seed=0)
+        trainer, _ = run_training(plan, dataset, model=model, tokenizer=tokenizer,
+                                  run_dir=tmp_path / name, base_model=str(tiny_llama),
+                                  progress=False)  # fmt: skip
+        store.save(name, trainer.model, {"method": method, "base_model": str(tiny_llama)})
+    return home
+
+
+@pytest.fixture
+def services(home: Path, tiny_llama: Path, make_settings: MakeSettings) -> Services:
+    settings = make_settings(home=home, generator={"model": str(tiny_llama), "max_new_tokens": 8},
+                             answers={"mode": "rag"}, retrieval={"min_score": -1.0})  # fmt: skip
+    return Services(settings, embedder=FakeEmbedder())
+
+
+def test_adapters_change_the_answer_and_the_base_model_comes_back(services: Services) -> None:
+    generator = services.generator
+    base = generator.generate(ASKED).text
+    lora = generator.generate(ASKED, adapter="lora-a").text
+    prompt = generator.generate(ASKED, adapter="pt-a").text
+    assert base not in (lora, prompt)
+    assert generator.generate(ASKED).text == base  # no adapter left active
+    assert generator.generate(ASKED, adapter="lora-a").text == lora
+
+
+def test_concurrent_requests_never_use_each_others_adapter(services: Services) -> None:
+    generator = services.generator
+    expected = {a: generator.generate(ASKED, adapter=a).text for a in (None, "lora-a", "pt-a")}
+    assert len(set(expected.values())) == 3
+    found: list[tuple[str | None, str]] = []
+    errors: list[BaseException] = []
+
+    def ask(adapter: str | None) -> None:
+        try:
+            for _ in range(4):
+                found.append((adapter, generator.generate(ASKED, adapter=adapter).text))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=ask, args=(a,)) for a in (None, "lora-a", "pt-a") * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(found) == 24
+    assert all(text == expected[adapter] for adapter, text in found)
+
+
+def test_the_finetuned_modes_over_http(services: Services, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
+    services.ingestor.ingest([docs], collection="docs")
+    client = create_app(services.settings, services).test_client()
+
+    def chat(**body: Any) -> Any:
+        return client.post("/api/chat", json={"question": "what is ragqa ?", "strict": False,
+                                              **body})  # fmt: skip
+
+    done = chat(mode="finetuned", adapter="lora-a")
+    assert done.status_code == 200, done.get_json()
+    answer = done.get_json()
+    assert answer["mode"] == "finetuned" and answer["adapter"] == "lora-a"
+    assert services.feedback.get(answer["answer_id"]).adapter == "lora-a"
+    with_sources = chat(mode="finetuned_rag", adapter="pt-a").get_json()
+    assert with_sources["adapter"] == "pt-a" and with_sources["citations"]
+    for body, status, code in (
+        ({"mode": "finetuned"}, 400, "invalid_question"),  # no adapter named, none promoted
+        ({"mode": "finetuned", "adapter": "nope"}, 404, "adapter_not_found"),
+        ({"mode": "rag", "adapter": "lora-a"}, 400, "invalid_question"),
+    ):
+        response = chat(**body)
+        assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
+
+
+def test_an_adapter_trained_on_another_base_model_is_refused(
+    services: Services, home: Path
+) -> None:
+    store = AdapterStore(home / "adapters")
+    info = store.get("lora-a").info | {"base_model": "another-model"}
+    (store.get("lora-a").path / "ragqa.json").write_text(json.dumps(info))
+    client = create_app(services.settings, services).test_client()
+    body = {"question": "what is ragqa ?", "mode": "finetuned", "adapter": "lora-a"}
+    response = client.post("/api/chat", json=body)
+    assert response.status_code == 400
+    assert "trained on 'another-model'" in response.get_json()["error"]["message"]
