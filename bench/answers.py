@@ -15,16 +15,15 @@ many questions per set, and (for N < 100) only the documents they need plus dist
 from __future__ import annotations
 
 import re
-import string
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench.answer_sets import AnswerSet, load_set
 from bench.refusal import clapnq_refusals, short_answer_services
 from bench.report import Result, percentile
+from finetune.scoring import normalise, token_f1
 from generation.rag import Request
 from generation.types import USES_ADAPTER, AnswerMode
 from generation.verification import degenerate
@@ -33,22 +32,6 @@ from server.wiring import Services
 MODES = tuple(m for m in AnswerMode if m not in USES_ADAPTER)  # the arena has those
 SETS = ("docs", "covid_qa", "python_faq", "clapnq")
 _MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
-
-
-def normalise(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, articles or extra spaces."""
-    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """SQuAD token F1."""
-    pred, ref = normalise(prediction).split(), normalise(gold).split()
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if not pred or not ref or common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def _words(text: str) -> str:

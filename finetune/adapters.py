@@ -103,9 +103,33 @@ class AdapterStore:
             (self.root / "default.json").unlink()
         shutil.rmtree(found.path)
 
+    def update_info(self, name: str, **parts: Any) -> Adapter:
+        """Add to an adapter's info (its evaluations), atomically."""
+        found = self.get(name)
+        _write_json(found.path / INFO, found.info | parts)
+        return self.get(name)
+
+    def promote(self, name: str, verdict: dict[str, Any]) -> None:
+        """Make `name` the default adapter (the gate has passed it)."""
+        self.get(name)
+        _write_json(self.root / "default.json", {"name": name, "verdict": verdict})
+
+    def demote(self) -> str | None:
+        """No default adapter any more; return the one that was."""
+        was = self.default()
+        if was is not None:
+            (self.root / "default.json").unlink()
+        return was
+
     def default(self) -> str | None:
         """The promoted adapter's name, if any."""
         marker = self.root / "default.json"
         if not marker.is_file():
             return None
         return str(json.loads(marker.read_text(encoding="utf-8"))["name"])
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)  # a reader sees the old file or the new one

@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
 from finetune.adapters import AdapterStore
 from finetune.datasets import DatasetStore, template_hash
+from finetune.promotion import Margins, gate
+from finetune.records import DatasetError
+from finetune.scoring import dataset_questions, evaluate, read_questions
 from finetune.training import METHODS, TrainPlan, check_dataset, run_training
 from generation.loading import load_causal_lm
+from generation.rag import Request
 from server.cli.common import domain_errors, print_json, services_of
 from server.wiring import Services, resolve_generator
 
@@ -134,3 +140,74 @@ def delete(ctx: click.Context, name: str) -> None:
     with domain_errors():
         adapter_store(services_of(ctx)).delete(name)
     click.echo(f"deleted adapter {name!r}")
+
+
+@adapters.command()
+@click.argument("name")
+@click.option("--questions", "-q", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The frozen evaluation set (JSONL or CSV: question, answer, optional "
+              "answerable); default: the test split of the adapter's dataset.")  # fmt: skip
+@click.option("--collection", "-c", default=None, help="For the retrieving modes (default: the "
+              "dataset's collection, then RAGQA_COLLECTION).")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--f1-margin", type=click.FloatRange(0, 1), default=0.02, show_default=True)
+@click.option("--refusal-margin", type=click.FloatRange(0, 1), default=0.02, show_default=True)
+@click.option("--known-margin", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of the base's right answers the adapter may get wrong.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.pass_context
+def promote(
+    ctx: click.Context, name: str, questions: Path | None, collection: str | None, limit: int,
+    f1_margin: float, refusal_margin: float, known_margin: float, as_json: bool,
+) -> None:  # fmt: skip
+    """Make NAME the default adapter, only if it does not regress against the base model."""
+    services = services_of(ctx)
+    with domain_errors():
+        found = services.adapters.get(name)
+        retrieving = found.info.get("method") in ("raft", "dpo")
+        base_mode, tuned_mode = ("rag", "finetuned_rag") if retrieving else (
+            "closed_book", "finetuned")  # fmt: skip
+        dataset = DatasetStore(services.settings.datasets_path).get(str(found.info["dataset"]))
+        form = "rag" if retrieving else "closed_book"
+        asked = (read_questions(questions) if questions else
+                 dataset_questions(dataset, form=form))[:limit]  # fmt: skip
+        if not asked:
+            raise DatasetError(f"{dataset.ref} has no test questions; give --questions FILE.")
+        inputs = [i for i in dataset.manifest.get("inputs", []) if i.get("kind") == "collection"]
+        where = collection or (inputs[0]["name"] if inputs else services.settings.collection)
+
+        def ask(mode: str, adapter: str | None) -> Any:
+            return lambda q: services.rag.answer(
+                Request(q.question, where, mode=mode, strict=True, adapter=adapter)
+            )
+
+        base = evaluate(ask(base_mode, None), asked)
+        tuned = evaluate(ask(tuned_mode, name), asked)
+        verdict = gate(base, tuned, Margins(f1_margin, refusal_margin, known_margin))
+        evaluation = verdict.to_dict() | {
+            "modes": [base_mode, tuned_mode], "questions": str(questions or dataset.ref),
+            "margins": [f1_margin, refusal_margin, known_margin],
+        }  # fmt: skip
+        services.adapters.update_info(name, promotion=evaluation)
+        if verdict.passed:
+            services.adapters.promote(name, evaluation)
+    if as_json:
+        print_json(evaluation)
+    else:
+        for label, row in (("base", verdict.base), (name, verdict.adapter)):
+            click.echo(f"{label:>20}  F1 {row['token_f1']:.3f}  refusal accuracy "
+                       f"{row['refusal_accuracy']:.3f}  right {row['correct']:.3f}")  # fmt: skip
+        click.echo(f"{verdict.lost} of the {verdict.known} questions the base model got right "
+                   "are now wrong")  # fmt: skip
+    if not verdict.passed:
+        raise click.ClickException("not promoted: " + "; ".join(verdict.reasons))
+    click.echo(f"{name!r} is now the default adapter", err=True)
+
+
+@adapters.command()
+@click.pass_context
+def demote(ctx: click.Context) -> None:
+    """Make no adapter the default (the finetuned modes then need one named)."""
+    was = services_of(ctx).adapters.demote()
+    click.echo(f"{was!r} is no longer the default adapter" if was else "No default adapter.")

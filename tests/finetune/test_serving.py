@@ -13,6 +13,7 @@ import pytest
 from finetune.adapters import AdapterStore
 from finetune.datasets import DatasetStore
 from finetune.training import TrainPlan, run_training
+from generation.rag import Request
 from server.app import create_app
 from server.wiring import Services
 from tests.conftest import MakeSettings
@@ -118,3 +119,38 @@ def test_an_adapter_trained_on_another_base_model_is_refused(
     response = client.post("/api/chat", json=body)
     assert response.status_code == 400
     assert "trained on 'another-model'" in response.get_json()["error"]["message"]
+
+
+def test_promote_makes_a_non_regressing_adapter_the_default_and_refuses_a_regressing_one(
+    services: Services, tmp_path: Path, home: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    store = AdapterStore(home / "adapters")
+    for name in ("lora-a", "pt-a"):  # their dataset, for the record
+        store.update_info(name, dataset=str(tmp_path / "ds" / "d" / "v1"))
+    base = services.generator.generate(
+        services.rag.prompt("what is the index ?", None, collection="docs",
+                            mode="closed_book").messages).text  # fmt: skip
+    # Gold = what the base model says: it is right, and the adapter, saying otherwise, regresses.
+    frozen = tmp_path / "frozen.jsonl"
+    frozen.write_text(json.dumps({"question": "what is the index ?", "answer": base}) + "\n")
+    runner = CliRunner()
+
+    def ragqa(*args: str) -> Any:
+        return runner.invoke(main, list(args), obj=services)
+
+    refused = ragqa("adapters", "promote", "lora-a", "-q", str(frozen))
+    assert refused.exit_code != 0 and "not promoted" in refused.output, refused.output
+    assert store.default() is None
+    assert store.get("lora-a").info["promotion"]["passed"] is False
+    lenient = ragqa("adapters", "promote", "lora-a", "-q", str(frozen), "--f1-margin", "1",
+                    "--refusal-margin", "1", "--known-margin", "1", "--json")  # fmt: skip
+    assert lenient.exit_code == 0, lenient.output
+    assert store.default() == "lora-a" and "(default)" in ragqa("adapters", "list").output
+    answer = services.rag.answer(Request("what is the index ?", "docs", mode="finetuned"))
+    assert answer.adapter == "lora-a"  # the default, with none named
+    assert "no longer the default" in ragqa("adapters", "demote").output
+    assert store.default() is None
