@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench.abstention import run_abstention
 from bench.answers import MODES, SETS, run_answers
+from bench.arena import run_arena
 from bench.beir import run_beir
 from bench.generation import run_generation
 from bench.ingest import run_ingest
@@ -24,6 +25,7 @@ from bench.scale import run_scale
 BENCHMARKS = {
     "abstention": run_abstention,
     "answers": run_answers,
+    "arena": run_arena,
     "generation": run_generation,
     "ingest": run_ingest,
     "pipeline": run_pipeline,
@@ -55,12 +57,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="answers: a question set (repeatable; default all).")  # fmt: skip
     parser.add_argument("--mode", action="append", choices=MODES, dest="modes",
                         help="answers: an answer mode (repeatable; default all).")  # fmt: skip
+    parser.add_argument("--budget-minutes", type=float, default=None, dest="budget_minutes",
+                        help="arena: the RAFT training budget (30).")  # fmt: skip
     parser.add_argument("--limit", type=int, default=None,
                         help="answers: questions per set (12 if --quick).")  # fmt: skip
     args = parser.parse_args(argv)
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     chosen = {k: v for k, v in (("sets", args.sets), ("modes", args.modes),
-                                ("limit", args.limit)) if v}  # fmt: skip
+                                ("limit", args.limit),
+                                ("budget_minutes", args.budget_minutes)) if v}  # fmt: skip
     for name in names:
         run = BENCHMARKS[name]
         unknown = set(chosen) - set(inspect.signature(run).parameters)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune.datasets import Dataset
-from finetune.records import DatasetError
+from finetune.records import SOURCE_FIELDS, DatasetError
 from generation.types import Answer
 from ingest.loaders import LoadError, decode, read_rows
 
@@ -42,6 +42,7 @@ class Question:
     question: str
     gold: str
     answerable: bool = True
+    source: str | None = None  # the document that holds the answer, when known
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,10 @@ def read_questions(path: Path) -> list[Question]:
         question = str(row.get("question") or "").strip()
         gold = str(row.get("answer") or row.get("gold") or "").strip()
         answerable = row.get("answerable", bool(gold))
+        source = next((str(row[k]) for k in SOURCE_FIELDS if row.get(k)), None)
         if question:
-            found.append(Question(question, gold, str(answerable).lower() not in ("false", "0")))
+            found.append(Question(question, gold, str(answerable).lower() not in ("false", "0"),
+                                  source))  # fmt: skip
     if not found:
         raise DatasetError(f"{path}: no questions (each row needs a question field).")
     return found
@@ -94,8 +97,8 @@ def dataset_questions(dataset: Dataset, split: str = "test", form: str = "rag") 
     found: dict[str, Question] = {}
     for record in dataset.records(split, kind="sft", form=form):
         target = MARKERS.sub("", record["completion"][0]["content"]).strip()
-        found.setdefault(record["question"], Question(record["question"], target,
-                                                      not record["refusal"]))  # fmt: skip
+        asked = Question(record["question"], target, not record["refusal"], record["source"])
+        found.setdefault(record["question"], asked)
     return list(found.values())
 
 

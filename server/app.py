@@ -8,6 +8,7 @@ import threading
 from flask import Flask
 
 from server.chat import chat_api
+from server.compare import compare_api
 from server.documents import documents_api
 from server.errors import register_error_handlers
 from server.feedback import feedback_api
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     protect_api(app, settings.server)
     app.register_blueprint(health)
     app.register_blueprint(chat_api)
+    app.register_blueprint(compare_api)
     app.register_blueprint(search_api)
     app.register_blueprint(documents_api)
     app.register_blueprint(feedback_api)

@@ -9,6 +9,7 @@ import sys
 import click
 
 from server.cli.asking import ask, search
+from server.cli.compare import compare
 from server.cli.datasets import dataset
 from server.cli.documents import collections, delete, documents, ingest
 from server.cli.feedback import feedback
@@ -33,6 +34,6 @@ def main(verbose: bool) -> None:
 
 
 COMMANDS = (ingest, ask, search, collections, documents, delete, serve, feedback, dataset,
-            finetune, adapters)  # fmt: skip
+            finetune, adapters, compare)  # fmt: skip
 for command in COMMANDS:
     main.add_command(command)

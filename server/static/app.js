@@ -182,6 +182,49 @@ async function ask(question, collection, mode) {
   }
 }
 
+// The compare view: one question in every mode (the fine-tuned ones too when an adapter is
+// named), side by side, each with its sources and thumbs.
+async function compareModes(question, collection) {
+  const turn = el("div", "turn");
+  turn.appendChild(el("div", "question", question));
+  const status = el("div", "answer", "Answering in every mode…");
+  turn.appendChild(status);
+  log.appendChild(turn);
+  const modes = ["extractive", "rag", "closed_book", "few_shot"];
+  const body = { question, modes };
+  if (adapterInput.value.trim()) {
+    body.adapter = adapterInput.value.trim();
+    modes.push("finetuned_rag", "finetuned");
+  }
+  if (collection) body.collection = collection;
+  try {
+    const response = await fetch("/api/compare", { method: "POST", headers: authHeaders(), body: JSON.stringify(body) });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error ? data.error.message : `HTTP ${response.status}`);
+    status.remove();
+    const grid = el("div", "compare-grid");
+    for (const [mode, answer] of Object.entries(data.answers)) {
+      const cell = el("div", "compare-cell");
+      cell.appendChild(el("div", "meta", mode));
+      cell.appendChild(el("div", answer.refused ? "answer refused" : "answer", answer.answer));
+      showSources(cell, answer);
+      showFeedback(cell, answer);
+      grid.appendChild(cell);
+    }
+    turn.appendChild(grid);
+  } catch (error) {
+    status.className = "answer error";
+    status.textContent = `Compare failed: ${error.message}`;
+  }
+}
+
+document.getElementById("compare").addEventListener("click", () => {
+  const question = questionInput.value.trim();
+  if (!question) return;
+  questionInput.value = "";
+  compareModes(question, collectionInput.value.trim());
+});
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const question = questionInput.value.trim();

@@ -121,3 +121,21 @@ def test_cli_rates_lists_and_exports_feedback(
     assert cli(services, "feedback", "export", "--rating", "up") == ""
     result = CliRunner().invoke(main, ["feedback", "rate", "nope", "up"], obj=services)
     assert result.exit_code != 0 and "No answer has the id 'nope'" in result.output
+
+
+def test_compare_answers_one_question_in_several_modes_side_by_side(
+    url: str, generator: FakeGenerator
+) -> None:
+    generator.enqueue("Run make run [1].", "Install it with pip.")
+    body = {"question": "How to install?", "modes": ["extractive", "rag", "closed_book"]}
+    response = requests.post(f"{url}/api/compare", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    answers = response.json()["answers"]
+    assert list(answers) == ["extractive", "rag", "closed_book"]
+    assert answers["extractive"]["answer"].startswith("Run make run")
+    assert answers["rag"]["answer"] == "Run make run [1]."
+    assert answers["closed_book"]["answer"] == "Install it with pip."
+    assert len({a["answer_id"] for a in answers.values()}) == 3
+    bad = requests.post(f"{url}/api/compare", json={"question": "x", "modes": ["nope"]},
+                        timeout=30)  # fmt: skip
+    assert bad.status_code == 400 and "Unknown mode" in bad.json()["error"]["message"]

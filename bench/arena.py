@@ -1,0 +1,124 @@
+"""RAG or fine-tuning, with numbers: covid_qa split by document; a RAFT adapter trained on the
+train documents within a time budget; then every mode on the test documents' questions, with
+paired bootstrap intervals, as a table, JSON and bench/results/arena/report.html.
+
+--quick runs the same pipeline in CI time on tiny models built in code (a 2-layer Llama and a
+2-layer BERT), on 8 covid_qa articles: the numbers mean nothing, the pipeline is exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.report import Result
+from finetune.arena import Arena, build_report
+from finetune.datasets import DatasetStore, SplitRule, template_hash
+from finetune.factory import BuildPlan, Sources, build_dataset
+from finetune.report import write_report
+from finetune.scoring import Question, dataset_questions
+from finetune.training import TrainPlan, run_training
+from generation.loading import load_causal_lm
+from generation.rag import Request
+from generation.types import USES_ADAPTER, AnswerMode
+from server.settings import Settings
+from server.wiring import Services, resolve_generator
+
+MODES = [m.value for m in AnswerMode]
+REPORT = Path("bench/results/arena")
+
+
+def _services(home: Path, quick: bool) -> Services:
+    overrides: dict[str, Any] = {"home": home, "_env_file": None}
+    if quick:
+        from tests.tiny import build_tiny_llama, build_tiny_sentence_transformer
+
+        overrides |= {
+            "generator": {"model": str(build_tiny_llama(home / "tiny-llama")), "max_new_tokens": 8},
+            "embedder": {"model": str(build_tiny_sentence_transformer(home / "tiny-st"))},
+            "retrieval": {"min_score": -1.0},
+        }  # fmt: skip
+    else:
+        overrides["generator"] = {"max_new_tokens": 96}
+    services = Services(Settings(**overrides))
+    services.warm_up()
+    return services
+
+
+def _covid(data: Path, home: Path, documents: int | None) -> tuple[list[Path], Path]:
+    """The articles to index and a Q&A file naming each answer's article."""
+    rows = [json.loads(line) for line in
+            (data / "covid_qa" / "covidqa_200423.flat.jsonl").read_text().splitlines()]  # fmt: skip
+    files = sorted({r["document_file"] for r in rows})[:documents]
+    rows = [r for r in rows if r["document_file"] in files]
+    qa = home / "covid_qa.jsonl"
+    pairs = ({"question": r["question"], "answer": r["answer"].strip(),
+              "source": r["document_file"]} for r in rows)  # fmt: skip
+    qa.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    return [data / "covid_qa" / f for f in files], qa
+
+
+def run_arena(
+    *, data: Path, quick: bool, limit: int | None = None, budget_minutes: float | None = None
+) -> Result:
+    """Train on the train split within `budget_minutes` (30), compare every mode on `limit`
+    test questions (150; 6 quick)."""
+    limit = limit or (6 if quick else 150)
+    with tempfile.TemporaryDirectory(prefix="ragqa-arena-") as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir(parents=True)
+        services = _services(home, quick)
+        settings = services.settings
+        paths, qa = _covid(data, home, 8 if quick else None)
+        services.ingestor.ingest(paths, collection="covid")
+        template = services.rag.template_for("covid")
+        sources = Sources(prompter=services.rag, searcher=services.retriever,
+                          documents=list(services.index.documents("covid")),
+                          refusal=template.refusal, template=template.name)  # fmt: skip
+        plan = BuildPlan(name="covid", qa_files=[qa], collection="covid", closed_book=False,
+                         split=SplitRule(validation=0.1, test=0.3),
+                         limit=40 if quick else None)  # fmt: skip
+        dataset = build_dataset(plan, sources, DatasetStore(settings.datasets_path),
+                                fingerprint={"base_model": settings.generator.model,
+                                             "template_hash": template_hash(template)})  # fmt: skip
+        model, tokenizer = load_causal_lm(
+            resolve_generator(settings.generator.model),
+            cache_dir=settings.model_cache_dir,
+            dtype="float32",
+        )
+        minutes = budget_minutes or (1 if quick else 30)
+        training = TrainPlan(method="raft", name="covid-raft", budget_s=60 * minutes,
+                             max_steps=2 if quick else None, eval_every=25)  # fmt: skip
+        trainer, outcome = run_training(training, dataset, model=model, tokenizer=tokenizer,
+                                        run_dir=home / "run", base_model=settings.generator.model,
+                                        progress=not quick)  # fmt: skip
+        services.adapters.save("covid-raft", trainer.model, {
+            "method": "raft", "base_model": settings.generator.model, "dataset": dataset.ref,
+        })  # fmt: skip
+        asked: list[Question] = dataset_questions(dataset, "test", "rag")[:limit]
+
+        def ask(question: Question, mode: str) -> Any:
+            adapter = "covid-raft" if mode in USES_ADAPTER else None
+            return services.rag.answer(Request(question.question, "covid", mode=mode,
+                                               adapter=adapter))  # fmt: skip
+
+        setting = {"generator": settings.generator.model, "quick": quick, "questions": len(asked),
+                   "dataset": dataset.manifest["counts"], "training": outcome.__dict__ | {
+                       "history": None}, "budget_s": training.budget_s}  # fmt: skip
+        folder = REPORT / ("quick" if quick else "full")
+        rows = Arena(folder, asked, MODES, setting).run(ask, restart=True, progress=not quick)
+        report, intervals = build_report(rows, MODES, setting)
+        write_report(folder, report, rows, intervals)
+    metrics: dict[str, float] = {"test_questions": len(asked), "train_steps": outcome.steps}
+    for mode, row in report["modes"].items():
+        for key in ("token_f1", "written_citation_rate", "citation_precision",
+                    "unanswerable_refused", "latency_p50_s"):  # fmt: skip
+            metrics[f"{mode}_{key}"] = row[key]
+    for pair in report["pairs"]:
+        if pair["a"] == "finetuned_rag" or pair["b"] == "finetuned_rag":
+            name = f"f1_{pair['a']}_minus_{pair['b']}"
+            metrics[name] = pair["f1_difference"]
+            metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"] = pair["ci95"]
+    return Result(metrics=metrics, context={"report": str(folder / "report.html"), **setting})

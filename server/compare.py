@@ -1,0 +1,41 @@
+"""POST /api/compare: one question answered in several modes, side by side."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from pydantic import Field
+
+from generation.rag import Request
+from generation.types import USES_ADAPTER, AnswerMode
+from server.bodies import Body, read_body
+from server.current import services
+from server.feedback import recorded
+
+compare_api = Blueprint("compare", __name__, url_prefix="/api")
+DEFAULT_MODES = [m.value for m in AnswerMode if m not in USES_ADAPTER]
+
+
+class CompareBody(Body):
+    """POST /api/compare."""
+
+    question: str
+    collection: str | None = None
+    modes: list[str] = Field(default_factory=lambda: list(DEFAULT_MODES), min_length=1,
+                             max_length=len(AnswerMode))  # fmt: skip
+    adapter: str | None = None  # for the finetuned modes
+
+
+@compare_api.post("/compare")
+def compare() -> Response:
+    """Body: {"question", "collection"?, "modes"? (default: every mode without an adapter),
+    "adapter"?}. Each mode's answer as /api/chat gives it (each with its answer_id), in the
+    order asked; the modes run one after another on the one model."""
+    body = read_body(CompareBody, 'Send a JSON object such as {"question": "What is ragqa?"}.')
+    found = services()
+    where = body.collection or found.settings.collection
+    answers = {}
+    for mode in dict.fromkeys(body.modes):
+        adapter = body.adapter if mode in USES_ADAPTER else None
+        answer = found.rag.answer(Request(body.question, where, mode=mode, adapter=adapter))
+        answers[mode] = recorded(found, answer, where).to_dict()
+    return jsonify({"question": body.question, "collection": where, "answers": answers})
