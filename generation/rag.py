@@ -60,9 +60,11 @@ class Rag:
         context: str = "chunks",
         extractive_top_k: int | None = None,
         default_adapter: Callable[[], str | None] | None = None,
+        check_adapter: Callable[[str], object] | None = None,
     ) -> None:
         self._mode = mode
         self._default_adapter = default_adapter or (lambda: None)
+        self._check_adapter = check_adapter
         # No prompt to fit: extraction reads more passages than the generator could.
         self._extractive_top_k = extractive_top_k
         self._extractor = extractor or SentenceExtractor()
@@ -289,7 +291,8 @@ class Rag:
 
     def _validate(self, request: Request) -> str:
         return validate(request, default_mode=self._mode, default_adapter=self._default_adapter,
-                        max_chars=self._max_question_chars)  # fmt: skip
+                        max_chars=self._max_question_chars,
+                        check_adapter=self._check_adapter)  # fmt: skip
 
 
 def _adapter(request: Request) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class Event:
 
 def validate(
     request: Request, *, default_mode: str, default_adapter: Callable[[], str | None],
-    max_chars: int,
+    max_chars: int, check_adapter: Callable[[str], object] | None = None,
 ) -> str:  # fmt: skip
     """The request's question, stripped; its mode and adapter filled in from the defaults.
     Raises InvalidQuestionError with what to do."""
@@ -87,6 +87,8 @@ def validate(
                 "promote one to the default (`ragqa adapters promote`); `ragqa finetune` "
                 "trains them."
             )
+        if check_adapter is not None:  # before retrieval: an unknown one is an error, not a refusal
+            check_adapter(request.adapter)
     elif request.adapter:
         raise InvalidQuestionError(
             f"An adapter applies to the modes finetuned and finetuned_rag, not {request.mode!r}."

@@ -2,7 +2,9 @@
 
 Model "ragqa" answers from the default collection, "ragqa:<collection>" from another, with
 citations in an extra "ragqa" field; model "generator" is the bare generator, so another
-ragqa (or any OpenAI client) can use this server's model.
+ragqa (or any OpenAI client) can use this server's model. "@<adapter>" after either name
+answers with that fine-tuned adapter: "ragqa@<adapter>[:<collection>]" in the finetuned_rag
+mode, "generator@<adapter>" as a bare generator.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ RAG_MODEL = "ragqa"
 @openai_api.get("/models")
 def models() -> Response:
     """The models a client may name: ragqa, ragqa:<collection> for each one, generator."""
+    adapters = services().adapters.names()
     names = [RAG_MODEL, *(f"{RAG_MODEL}:{c}" for c in services().index.list_collections()),
-             GENERATOR_MODEL]  # fmt: skip
+             GENERATOR_MODEL, *(f"{RAG_MODEL}@{a}" for a in adapters),
+             *(f"{GENERATOR_MODEL}@{a}" for a in adapters)]  # fmt: skip
     return jsonify({"object": "list", "data": [
         {"id": name, "object": "model", "created": 0, "owned_by": "ragqa"} for name in names
     ]})  # fmt: skip
@@ -45,8 +49,10 @@ def chat_completions() -> Response:
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
     max_tokens, stop = body.max_completion_tokens or body.max_tokens, body.stop_texts()
     stream = body.stream
-    if model == GENERATOR_MODEL:
-        return _bare(messages, max_tokens, stop, stream=stream)
+    name, _, adapter = model.partition(":")[0].partition("@")
+    if name == GENERATOR_MODEL and ":" not in model:
+        return _bare(messages, max_tokens, stop, stream=stream, adapter=adapter or None,
+                     model=model)  # fmt: skip
     asked = _rag_request(model, messages)
     if not stream:
         answer = recorded(services(), services().rag.answer(asked), asked.collection)
@@ -71,32 +77,36 @@ def chat_completions() -> Response:
 
 def _rag_request(model: str, messages: list[dict[str, str]]) -> Request:
     """The last user message is the question; earlier user and assistant turns the history."""
-    name, _, collection = model.partition(":")
+    head, _, collection = model.partition(":")
+    name, _, adapter = head.partition("@")
     if name != RAG_MODEL:
         raise NotFound(
-            f"Unknown model {model!r}; use {RAG_MODEL}, {RAG_MODEL}:<collection> or "
-            f"{GENERATOR_MODEL} (GET /v1/models lists them)."
+            f"Unknown model {model!r}; use {RAG_MODEL}, {RAG_MODEL}:<collection>, "
+            f"{GENERATOR_MODEL}, or either with @<adapter> (GET /v1/models lists them)."
         )
     turns = [m for m in messages if m["role"] != "system"]
     if not turns or turns[-1]["role"] != "user":
         raise BadRequestError("The last message must be the user's question.")
     return Request(question=turns[-1]["content"],
                    collection=collection or services().settings.collection,
-                   history=turns[:-1])  # fmt: skip
+                   history=turns[:-1], mode="finetuned_rag" if adapter else None,
+                   adapter=adapter or None)  # fmt: skip
 
 
 def _bare(
-    messages: list[dict[str, str]], max_tokens: int | None, stop: list[str], *, stream: bool
-) -> Response:
+    messages: list[dict[str, str]], max_tokens: int | None, stop: list[str], *, stream: bool,
+    adapter: str | None = None, model: str = GENERATOR_MODEL,
+) -> Response:  # fmt: skip
     generator = services().generator
+    extra: dict[str, Any] = {"adapter": adapter} if adapter else {}
     if not stream:
-        done = generator.generate(messages, max_new_tokens=max_tokens, stop=stop)
+        done = generator.generate(messages, max_new_tokens=max_tokens, stop=stop, **extra)
         usage = {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens}
         length = done.completion_tokens >= min(max_tokens or generator.max_new_tokens,
                                                generator.max_new_tokens)  # fmt: skip
-        return jsonify(_completion(GENERATOR_MODEL, done.text, usage,
+        return jsonify(_completion(model, done.text, usage,
                                    finish="length" if length else "stop"))  # fmt: skip
-    tokens = generator.stream(messages, max_new_tokens=max_tokens, stop=stop)
+    tokens = generator.stream(messages, max_new_tokens=max_tokens, stop=stop, **extra)
     first = next(tokens, "")  # errors before the first token are plain JSON errors
 
     def pieces() -> Iterator[tuple[str, dict[str, Any] | None]]:
@@ -104,7 +114,7 @@ def _bare(
         for piece in tokens:
             yield piece, None
 
-    return _streamed(GENERATOR_MODEL, pieces())
+    return _streamed(model, pieces())
 
 
 def _completion(

@@ -290,7 +290,7 @@ class Services:
                 weak_similarity=a.weak_evidence_similarity, dense_limit=a.extractive_dense_limit,
             ),
             mode=a.mode, context=a.context, extractive_top_k=a.extractive_top_k,
-            default_adapter=self.adapters.default,
+            default_adapter=self.adapters.default, check_adapter=self._adapter_path,
         )  # fmt: skip
 
     def warm_up(self) -> None:

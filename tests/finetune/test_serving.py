@@ -154,3 +154,24 @@ def test_promote_makes_a_non_regressing_adapter_the_default_and_refuses_a_regres
     assert answer.adapter == "lora-a"  # the default, with none named
     assert "no longer the default" in ragqa("adapters", "demote").output
     assert store.default() is None
+
+
+def test_v1_model_names_choose_an_adapter(services: Services, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
+    services.ingestor.ingest([docs], collection="docs")
+    client = create_app(services.settings, services).test_client()
+    ids = [m["id"] for m in client.get("/v1/models").get_json()["data"]]
+    assert {"ragqa@lora-a", "generator@pt-a", "ragqa:docs"} <= set(ids)
+    ask = [{"role": "user", "content": "what is the index ?"}]
+    bare = client.post("/v1/chat/completions", json={"model": "generator@lora-a",
+                                                      "messages": ask}).get_json()  # fmt: skip
+    assert bare["model"] == "generator@lora-a"
+    assert bare["choices"][0]["message"]["content"] == services.generator.generate(
+        ASKED, adapter="lora-a").text  # fmt: skip
+    rag = client.post("/v1/chat/completions", json={"model": "ragqa@pt-a:docs",
+                                                     "messages": ask}).get_json()  # fmt: skip
+    assert rag["ragqa"]["adapter"] == "pt-a" and rag["ragqa"]["mode"] == "finetuned_rag"
+    missing = client.post("/v1/chat/completions", json={"model": "ragqa@nope", "messages": ask})
+    assert missing.status_code == 404
