@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,13 @@ from tqdm import tqdm
 from finetune.datasets import SPLITS, Dataset, DatasetStore, SplitRule
 from finetune.feedback import FeedbackStore
 from finetune.from_feedback import feedback_records
+from finetune.questions import generate_pairs
 from finetune.raft import Prompter, RaftBuilder, resolve_source
 from finetune.records import DatasetError, QAPair, Record, read_qa_file
+from generation.generator import Generator
 from generation.requests import Searcher
 from generation.types import AnswerMode
+from retrieval.types import Chunk
 
 
 @dataclass
@@ -37,6 +40,7 @@ class BuildPlan:
     refusal_share: float = 0.2
     split: SplitRule = field(default_factory=SplitRule)
     limit: int | None = None  # Q&A pairs read, in file order (a quick build)
+    generate: int = 0  # questions generated from chunks of the collection by the generator
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Sources:
     refusal: str  # the template's refusal sentence
     template: str  # the template's name
     feedback: FeedbackStore | None = None
+    generator: Generator | None = None  # for --generate
+    chunks_of: Callable[[str], list[Chunk]] | None = None  # a document's chunks, for --generate
 
 
 def build_dataset(
@@ -56,9 +62,11 @@ def build_dataset(
 ) -> Dataset:
     """Build and write the dataset `plan` describes; `fingerprint` (base model, context) goes
     into the manifest, so training can refuse a dataset built for another model."""
-    if not (plan.qa_files or plan.feedback):
+    if not (plan.qa_files or plan.feedback or plan.generate):
         raise DatasetError("Nothing to build from: give --qa FILE (with --collection for RAFT "
-                           "records) and/or --feedback.")  # fmt: skip
+                           "records), --feedback, or --generate N with --collection.")  # fmt: skip
+    if plan.generate and not (plan.collection and sources.generator and sources.chunks_of):
+        raise DatasetError("--generate needs --collection: questions are asked of its chunks.")
     if plan.qa_files and not (plan.closed_book or plan.collection):
         raise DatasetError("--no-closed-book needs --collection: the Q&A pairs would make no "
                            "records.")  # fmt: skip
@@ -70,6 +78,13 @@ def build_dataset(
                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})  # fmt: skip
         pairs += read
     pairs = pairs[: plan.limit] if plan.limit else pairs
+    if plan.generate and sources.generator and sources.chunks_of:
+        chunks = [c for d in sorted(sources.documents) for c in sources.chunks_of(d)]
+        generated, dropped = generate_pairs(sources.generator, chunks, plan.generate,
+                                            seed=plan.split.seed)  # fmt: skip
+        inputs.append({"kind": "generated", "asked": min(plan.generate, len(chunks)),
+                       "made": len(generated), "dropped": dropped})  # fmt: skip
+        pairs += generated
     collection = plan.collection or ""
 
     def key(source: str | None, question: str) -> str:
@@ -82,7 +97,7 @@ def build_dataset(
             template=plan.template,
         )  # fmt: skip
         records.append(Record(
-            kind="sft", format="closed_book", origin="qa", question=pair.question,
+            kind="sft", format="closed_book", origin=pair.origin, question=pair.question,
             source=key(pair.source, pair.question), prompt=packed.messages,
             completion=pair.answer, split=plan.split.of(key(pair.source, pair.question)),
         ))  # fmt: skip
@@ -94,8 +109,8 @@ def build_dataset(
             distractors=plan.distractors, refusal_share=plan.refusal_share, seed=plan.split.seed,
         )  # fmt: skip
         for pair in tqdm(pairs, desc="RAFT records", leave=False):
-            made = raft.record(pair, plan.split.of)
-            records += [made] if made else []
+            record = raft.record(pair, plan.split.of)
+            records += [record] if record else []
         skipped = dict(raft.skipped)
         inputs.append({"kind": "collection", "name": plan.collection,
                        "documents": len(sources.documents)})  # fmt: skip

@@ -120,6 +120,17 @@ class ChromaIndex:
             for text, vector in zip(found["documents"], found["embeddings"], strict=True)
         }
 
+    def chunks_of(self, collection: str, source: str) -> list[Chunk]:
+        """The chunks of the current version of `source`, in document order."""
+        record = self.documents(collection).get(source)
+        if record is None:
+            return []
+        where = {"$and": [{"source": source}, {"version": record.content_hash}]}
+        found = self._collection(collection).get(where=where, include=["documents", "metadatas"])
+        rows = zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+        return sorted((to_chunk(i, text, dict(meta)) for i, text, meta in rows),
+                      key=lambda c: (c.page or 0, c.start))  # fmt: skip
+
     def chunk_ids(self, collection: str, source: str, version: str | None = None) -> set[str]:
         """Ids of the stored chunks of `source` (of one version, if given)."""
         try:

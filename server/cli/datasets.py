@@ -34,6 +34,8 @@ def dataset() -> None:
               help="Also make RAFT records: each question with the chunk of this collection "
               "that holds its answer, and retrieved distractors.")  # fmt: skip
 @click.option("--feedback", is_flag=True, help="Add records from the answers users rated.")
+@click.option("--generate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also have the generator ask N questions of --collection's chunks.")  # fmt: skip
 @click.option("--closed-book/--no-closed-book", default=True, show_default=True,
               help="Q&A pairs also as records without sources (the `finetuned` mode).")  # fmt: skip
 @click.option("--template", "-t", default=None, help="Prompt template (default: the "
@@ -50,7 +52,7 @@ def dataset() -> None:
 @click.pass_context
 def build(
     ctx: click.Context, name: str, qa_files: tuple[Path, ...], collection: str | None,
-    feedback: bool, closed_book: bool, template: str | None, distractors: int,
+    feedback: bool, generate: int, closed_book: bool, template: str | None, distractors: int,
     refusal_share: float, validation_share: float, test_share: float, seed: int,
     limit: int | None, as_json: bool,
 ) -> None:  # fmt: skip
@@ -60,15 +62,19 @@ def build(
         rule = SplitRule(validation=validation_share, test=test_share, seed=seed)
         plan = BuildPlan(name=name, qa_files=qa_files, collection=collection, feedback=feedback,
                          closed_book=closed_book, template=template, distractors=distractors,
-                         refusal_share=refusal_share, split=rule, limit=limit)  # fmt: skip
+                         refusal_share=refusal_share, split=rule, limit=limit,
+                         generate=generate)  # fmt: skip
         chosen = services.rag.template_for(collection or services.settings.collection, template)
         documents = services.index.documents(collection) if collection else {}
         if collection and not documents:
             raise DatasetError(f"The collection {collection!r} has no documents; ingest the "
                                "documents the Q&A pairs are about first.")  # fmt: skip
+        index = services.index
         sources = Sources(prompter=services.rag, searcher=services.retriever,
                           documents=list(documents), refusal=chosen.refusal,
-                          template=chosen.name, feedback=services.feedback)  # fmt: skip
+                          template=chosen.name, feedback=services.feedback,
+                          generator=services.generator if generate else None,
+                          chunks_of=lambda s: index.chunks_of(str(collection), s))  # fmt: skip
         built = build_dataset(plan, sources, dataset_store(services),
                               fingerprint=fingerprint(services, chosen))  # fmt: skip
     if as_json:

@@ -229,3 +229,43 @@ def test_the_same_records_rendered_for_another_model_are_a_new_version(tmp_path:
     assert store.write("m", records, {"base_model": "b", "template_hash": "t1"}).version == 2
     assert store.write("m", records, {"base_model": "b", "template_hash": "t2"}).version == 3
     assert first.manifest["template_hash"] == "t1"
+
+
+class Asker(FakeGenerator):
+    """Asks about the first words of the passage it is shown; 'no idea' for the limits page."""
+
+    def generate(self, messages: Any, **options: Any) -> Any:
+        passage = messages[-1]["content"].split("Passage:\n", 1)[1]
+        body = passage.split("\n\n", 1)[-1].split()
+        self.enqueue("no idea" if "Uploads" in passage else f"What about {' '.join(body[:5])}?")
+        return super().generate(messages, **options)
+
+
+def test_generated_questions_are_answered_from_their_own_chunk(services: Services) -> None:
+    from finetune.questions import generate_pairs
+
+    chunks = [c for s in sorted(services.index.documents("guide"))
+              for c in services.index.chunks_of("guide", s)]  # fmt: skip
+    assert len(chunks) == 6 and all(c.text for c in chunks)
+    pairs, dropped = generate_pairs(Asker(), chunks, 6)
+    assert dropped == 1 and len(pairs) == 5  # the limits page's reply is no question
+    for pair in pairs:
+        chunk = next(c for c in chunks if c.source == pair.source)
+        assert pair.answer in chunk.text and pair.origin == "generated" and "[" not in pair.answer
+    rag = services.rag
+    template = rag.template_for("guide")
+    sources = Sources(prompter=rag, searcher=services.retriever,
+                      documents=list(services.index.documents("guide")), refusal=template.refusal,
+                      template=template.name, generator=Asker(),
+                      chunks_of=lambda s: services.index.chunks_of("guide", s))  # fmt: skip
+    built = build_dataset(BuildPlan(name="gen", collection="guide", generate=6, refusal_share=0,
+                                    split=SplitRule(validation=0, test=0)),
+                          sources, DatasetStore(services.settings.datasets_path),
+                          fingerprint={})  # fmt: skip
+    records = built.records("train")
+    assert {r["origin"] for r in records} == {"generated", "raft"}
+    assert built.manifest["inputs"][0] == {"kind": "generated", "asked": 6, "made": 5,
+                                           "dropped": 1}  # fmt: skip
+    with pytest.raises(DatasetError, match="--generate needs --collection"):
+        build_dataset(BuildPlan(name="g2", generate=2), sources,
+                      DatasetStore(services.settings.datasets_path), fingerprint={})  # fmt: skip
