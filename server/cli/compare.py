@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from finetune.arena import Arena, build_report, split_modes
+from finetune.datasets import DatasetStore
 from finetune.report import write_report
-from finetune.scoring import Question, read_questions
+from finetune.scoring import Question, dataset_questions, read_questions
 from generation.rag import Request
 from generation.types import USES_ADAPTER, Answer, AnswerMode
 from server.cli.common import domain_errors, print_json, services_of
@@ -19,9 +20,15 @@ _SHOWN = ("token_f1", "exact_match", "written_citation_rate", "citation_precisio
 
 
 @click.command()
-@click.option("--questions", "-q", required=True,
+@click.option("--questions", "-q", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSONL or CSV: question, answer, optional answerable and source.")  # fmt: skip
+@click.option(
+    "--dataset",
+    "-d",
+    default=None,
+    help="Instead of --questions: the test split of a dataset (NAME or NAME@vN).",
+)
 @click.option("--modes", "-m", default="closed_book,few_shot,extractive,rag", show_default=True,
               help="Comma-separated; add finetuned,finetuned_rag with --adapter.")  # fmt: skip
 @click.option("--adapter", "-a", default=None, help="Adapter of the finetuned modes "
@@ -35,8 +42,9 @@ _SHOWN = ("token_f1", "exact_match", "written_citation_rate", "citation_precisio
 @click.option("--json", "as_json", is_flag=True, help="Print the per-mode table as JSON.")
 @click.pass_context
 def compare(
-    ctx: click.Context, questions: Path, modes: str, adapter: str | None, collection: str | None,
-    folder: Path, limit: int | None, restart: bool, as_json: bool,
+    ctx: click.Context, questions: Path | None, dataset: str | None, modes: str,
+    adapter: str | None, collection: str | None, folder: Path, limit: int | None,
+    restart: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Answer the same questions in every mode and compare them, with confidence intervals.
     Run the same command again to resume an interrupted comparison."""
@@ -44,7 +52,16 @@ def compare(
     settings = services.settings
     with domain_errors():
         chosen = split_modes(modes, [m.value for m in AnswerMode])
-        asked = read_questions(questions)[:limit]
+        if (questions is None) == (dataset is None):
+            raise click.UsageError("Give --questions FILE or --dataset NAME (its test split).")
+        if questions is not None:
+            asked, origin = read_questions(questions), str(questions)
+            digest = hashlib.sha256(questions.read_bytes()).hexdigest()
+        else:
+            found = DatasetStore(settings.datasets_path).get(str(dataset))
+            asked, origin = dataset_questions(found, "test", "rag"), f"{found.ref} test"
+            digest = found.manifest["content_hash"]
+        asked = asked[:limit]
         if any(m in USES_ADAPTER for m in chosen):
             adapter = adapter or services.adapters.default()
             if adapter is None:
@@ -53,8 +70,7 @@ def compare(
             services.adapters.get(adapter)
         where = collection or settings.collection
         setting = {
-            "questions": str(questions),
-            "questions_sha256": hashlib.sha256(questions.read_bytes()).hexdigest(),
+            "questions": origin, "questions_sha256": digest,
             "limit": limit, "modes": chosen, "adapter": adapter, "collection": where,
             "generator": settings.generator.model,
             "max_new_tokens": settings.generator.max_new_tokens,

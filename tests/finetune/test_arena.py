@@ -109,3 +109,21 @@ def test_compare_refuses_finetuned_modes_without_an_adapter(
     result = CliRunner().invoke(main, ["compare", "-q", str(qa_file), "-m", "rag,finetuned",
                                        "-r", str(tmp_path / "r")], obj=services)  # fmt: skip
     assert result.exit_code != 0 and "need --adapter" in result.output
+
+
+def test_compare_takes_the_test_split_of_a_dataset(
+    services: Services, qa_file: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    args = ["dataset", "build", "g", "--qa", str(qa_file), "-c", "guide", "--test-share", "0.5"]
+    built = runner.invoke(main, args, obj=services)
+    assert built.exit_code == 0, built.output
+    result = runner.invoke(main, ["compare", "-d", "g", "-m", "extractive", "-c", "guide", "-r",
+                                  str(tmp_path / "r"), "--json"], obj=services)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["setting"]["questions"] == "g@v1 test"
+    assert 0 < len(report["questions"]) < 6
+    both = runner.invoke(main, ["compare", "-d", "g", "-q", str(qa_file), "-r", str(tmp_path)],
+                         obj=services)  # fmt: skip
+    assert both.exit_code != 0 and "--questions FILE or --dataset" in both.output
