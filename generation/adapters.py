@@ -36,17 +36,19 @@ class AdapterSet:
         config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
         from peft import PeftModel
 
-        if config.get("peft_type") == "LORA":
-            if self._lora is None:
-                self._lora = PeftModel.from_pretrained(base, path, adapter_name=name)
-            else:
-                self._lora.load_adapter(path, adapter_name=name)
-            self._lora.eval()
-            self._kinds[name] = "lora"
-        else:  # prompt learning: virtual tokens before the input, the base untouched
-            with self._no_lora():
-                self._prompts[name] = PeftModel.from_pretrained(base, path).eval()
-            self._kinds[name] = "prompt"
+        with warnings.catch_warnings():  # peft 0.21 calls names transformers 5 deprecated
+            warnings.filterwarnings("ignore", ".*gradient_checkpointing.*deprecated", FutureWarning)
+            if config.get("peft_type") == "LORA":
+                if self._lora is None:
+                    self._lora = PeftModel.from_pretrained(base, path, adapter_name=name)
+                else:
+                    self._lora.load_adapter(path, adapter_name=name)
+                self._lora.eval()
+                self._kinds[name] = "lora"
+            else:  # prompt learning: virtual tokens before the input, the base untouched
+                with self._no_lora():
+                    self._prompts[name] = PeftModel.from_pretrained(base, path).eval()
+                self._kinds[name] = "prompt"
 
     def _no_lora(self) -> Any:
         return self._lora.disable_adapter() if self._lora is not None else nullcontext()
