@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -14,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+from finetune.records import NAME
+
 INFO = "ragqa.json"
 
 
@@ -43,7 +43,7 @@ class AdapterStore:
 
     def check_name(self, name: str) -> None:
         """Refuse a name that is not a plain folder name."""
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise AdapterError(
                 f"Invalid adapter name {name!r}: use letters, digits, '_', '.', '-'."
             )
@@ -69,7 +69,7 @@ class AdapterStore:
     def get(self, name: str) -> Adapter:
         """The adapter called `name`."""
         path = self.root / name
-        if not _NAME.match(name) or not (path / INFO).is_file():
+        if not NAME.match(name) or not (path / INFO).is_file():
             known = ", ".join(self.names()) or "none yet"
             raise AdapterNotFoundError(f"No adapter {name!r} (adapters: {known}); train one with "
                                "`ragqa finetune`.")  # fmt: skip

@@ -3,12 +3,16 @@ bar with the loss, the validation loss and an ETA that counts the budget."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tqdm import tqdm
 from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
 
 
 class BudgetStop(TrainerCallback):  # type: ignore[misc]
@@ -29,12 +33,13 @@ class BudgetStop(TrainerCallback):  # type: ignore[misc]
 
 class Progress(TrainerCallback):  # type: ignore[misc]
     """A tqdm bar over the steps: loss, validation loss, and the ETA (or the budget's end,
-    whichever comes first). Without a terminal (`bar` False), a plain line at each validation
-    and at most every `every_s` seconds, for logs."""
+    whichever comes first). Without a terminal (`bar` False), a line to `report` (the log, or
+    the command's output) at each validation and at most every `every_s` seconds."""
 
-    def __init__(self, total: int, deadline: float, *, bar: bool = True,
-                 every_s: float = 30.0) -> None:  # fmt: skip
+    def __init__(self, total: int, deadline: float, *, bar: bool = True, every_s: float = 30.0,
+                 report: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.total, self.deadline, self.use_bar, self.every_s = total, deadline, bar, every_s
+        self.report = report or logger.info
         self.bar: Any = None
         self.shown: dict[str, str] = {}
         self.began = self.last_line = time.monotonic()
@@ -52,8 +57,8 @@ class Progress(TrainerCallback):  # type: ignore[misc]
         eta = spent / done * (self.total - step) if done else float("nan")
         left = max(0.0, self.deadline - time.monotonic())
         shown = " ".join(f"{k} {v}" for k, v in self.shown.items())
-        print(f"step {step}/{self.total} {shown} eta {min(eta, left) / 60:.1f} min "
-              f"(budget left {left / 60:.1f} min)", file=sys.stderr, flush=True)  # fmt: skip
+        self.report(f"step {step}/{self.total} {shown} eta {min(eta, left) / 60:.1f} min "
+                    f"(budget left {left / 60:.1f} min)")  # fmt: skip
         self.last_line = time.monotonic()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:

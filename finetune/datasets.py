@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.records import DatasetError, Record
+from finetune.records import NAME, DatasetError, Record
 
 SPLITS = ("train", "validation", "test")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ class DatasetStore:
         """A new version holding `records` (by their split), or the latest version when its
         content is the same. Written to a temporary folder and renamed into place, so a
         version is whole or absent."""
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise DatasetError(
                 f"Invalid dataset name {name!r}: use letters, digits, '_', '.', '-'."
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,10 @@ from ingest.loaders import ANSWER_FIELDS, QUESTION_FIELDS, LoadError, decode, re
 
 SOURCE_FIELDS = ("source", "document", "document_file", "file", "doc", "path", "url")
 _ANSWERS = (*ANSWER_FIELDS, "answer_rst", "output")
+
+
+# Dataset and adapter names: plain folder names.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class DatasetError(ValueError):

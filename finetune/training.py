@@ -10,14 +10,13 @@ import json
 import math
 import shutil
 import time
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from finetune.datasets import Dataset
+from generation.adapters import peft_quietly
 
 METHODS = ("lora", "prompt_tuning", "raft", "dpo")
 # What each method trains on: (record kind, record format or None for any).
@@ -163,11 +162,10 @@ def _trainer(plan: TrainPlan, model: Any, tokenizer: Any, train: Sequence[dict[s
 def run_training(
     plan: TrainPlan, dataset: Dataset, *, model: Any, tokenizer: Any, run_dir: Path,
     base_model: str, progress: bool = True, restart: bool = False,
-    extra_callbacks: Sequence[Any] = (),
+    extra_callbacks: Sequence[Any] = (), report: Callable[[str], None] | None = None,
 ) -> tuple[Any, Outcome]:  # fmt: skip
     """Train; return (the trainer, with the best model loaded, and what happened). Checkpoints
     in `run_dir` from an interrupted run of the same plan and data are resumed from."""
-    import torch
     from transformers import set_seed
 
     from finetune.callbacks import BudgetStop, Progress
@@ -188,19 +186,19 @@ def run_training(
     per_epoch = math.ceil(len(train) / plan.batch_size)
     steps = plan.max_steps or max(1, math.ceil(per_epoch * plan.epochs))
     set_seed(plan.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     began = time.monotonic()
-    with _quiet():
+    with peft_quietly():
         trainer = _trainer(plan, model, tokenizer, train, validation, run_dir, steps)
     _check_budget(trainer, plan, began)
     checkpoints = sorted(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     resume = checkpoints[-1] if checkpoints else None
     budget = BudgetStop(deadline=began + plan.budget_s)
     trainer.add_callback(budget)
-    trainer.add_callback(Progress(total=steps, deadline=began + plan.budget_s, bar=progress))
+    trainer.add_callback(Progress(total=steps, deadline=began + plan.budget_s, bar=progress,
+                                  report=report))  # fmt: skip
     for callback in extra_callbacks:
         trainer.add_callback(callback)
-    with _quiet():
+    with peft_quietly():
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h]
     evals = [h["eval_loss"] for h in history if "eval_loss" in h]
@@ -215,15 +213,6 @@ def run_training(
         history=[{k: float(v) for k, v in h.items() if isinstance(v, int | float)}
                  for h in history],
     )  # fmt: skip
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """peft 0.21 still calls transformers' gradient_checkpointing names, deprecated in 5.x: a
-    warning users can do nothing about."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*gradient_checkpointing.*deprecated", FutureWarning)
-        yield
 
 
 def _check_budget(trainer: Any, plan: TrainPlan, began: float) -> None:

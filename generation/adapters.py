@@ -18,6 +18,15 @@ from generation.generator import AdapterUnavailableError
 Resolve = Callable[[str], Path]
 
 
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """peft 0.21 still calls transformers' gradient_checkpointing names, deprecated in 5.x: a
+    warning users can do nothing about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*gradient_checkpointing.*deprecated", FutureWarning)
+        yield
+
+
 class AdapterSet:
     """The adapters loaded onto one base model. LoRA adapters share one peft model (weights
     injected beside the base's); a prompt-tuning adapter wraps the base on its own."""
@@ -36,8 +45,7 @@ class AdapterSet:
         config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
         from peft import PeftModel
 
-        with warnings.catch_warnings():  # peft 0.21 calls names transformers 5 deprecated
-            warnings.filterwarnings("ignore", ".*gradient_checkpointing.*deprecated", FutureWarning)
+        with peft_quietly():
             if config.get("peft_type") == "LORA":
                 if self._lora is None:
                     self._lora = PeftModel.from_pretrained(base, path, adapter_name=name)

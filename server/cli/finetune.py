@@ -83,6 +83,7 @@ def finetune(
         trainer, outcome = run_training(
             plan, dataset, model=model, tokenizer=tokenizer, run_dir=run_dir,
             base_model=settings.generator.model, progress=sys.stderr.isatty(), restart=restart,
+            report=lambda line: click.echo(line, err=True),
         )  # fmt: skip
         info = {
             "method": method, "base_model": settings.generator.model, "dataset": dataset.ref,

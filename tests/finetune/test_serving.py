@@ -48,6 +48,14 @@ def services(home: Path, tiny_llama: Path, make_settings: MakeSettings) -> Servi
     return Services(settings, embedder=FakeEmbedder())
 
 
+def ingest_docs(services: Services, tmp_path: Path) -> None:
+    """One small document in the collection 'docs'."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
+    services.ingestor.ingest([docs], collection="docs")
+
+
 def test_adapters_change_the_answer_and_the_base_model_comes_back(services: Services) -> None:
     generator = services.generator
     base = generator.generate(ASKED).text
@@ -82,10 +90,7 @@ def test_concurrent_requests_never_use_each_others_adapter(services: Services) -
 
 
 def test_the_finetuned_modes_over_http(services: Services, tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
-    services.ingestor.ingest([docs], collection="docs")
+    ingest_docs(services, tmp_path)
     client = create_app(services.settings, services).test_client()
 
     def chat(**body: Any) -> Any:
@@ -157,10 +162,7 @@ def test_promote_makes_a_non_regressing_adapter_the_default_and_refuses_a_regres
 
 
 def test_v1_model_names_choose_an_adapter(services: Services, tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.md").write_text("ragqa is a server . it can answer a question from a document .")
-    services.ingestor.ingest([docs], collection="docs")
+    ingest_docs(services, tmp_path)
     client = create_app(services.settings, services).test_client()
     ids = [m["id"] for m in client.get("/v1/models").get_json()["data"]]
     assert {"ragqa@lora-a", "generator@pt-a", "ragqa:docs"} <= set(ids)
