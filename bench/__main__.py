@@ -61,10 +61,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="arena: the RAFT training budget (30).")  # fmt: skip
     parser.add_argument("--limit", type=int, default=None,
                         help="answers: questions per set (12 if --quick).")  # fmt: skip
+    parser.add_argument("--work", type=Path, default=None,
+                        help="arena: keep the run here; the same command resumes it.")  # fmt: skip
+    parser.add_argument("--ood-limit", type=int, default=None, dest="ood_limit",
+                        help="arena: ClapNQ questions of each kind and Python FAQ questions "
+                             "(300).")  # fmt: skip
     args = parser.parse_args(argv)
     names = list(BENCHMARKS) if args.name == "all" else [args.name]
     chosen = {k: v for k, v in (("sets", args.sets), ("modes", args.modes),
-                                ("limit", args.limit),
+                                ("limit", args.limit), ("work", args.work),
+                                ("ood_limit", args.ood_limit),
                                 ("budget_minutes", args.budget_minutes)) if v}  # fmt: skip
     for name in names:
         run = BENCHMARKS[name]

@@ -36,12 +36,14 @@ class AdapterSet:
         self._lora: Any = None
         self._prompts: dict[str, Any] = {}
         self._kinds: dict[str, str] = {}
+        self._stamps: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
     def _load(self, base: Any, name: str) -> None:
         """Load `name` onto `base` (model thread only)."""
         if self._resolve is None:
             raise AdapterUnavailableError(f"No adapters are configured here (asked for {name!r}).")
         path = self._resolve(name)
+        self._stamps[name] = _stamp(path)
         config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
         from peft import PeftModel
 
@@ -64,6 +66,8 @@ class AdapterSet:
     @contextmanager
     def using(self, base: Any, name: str | None) -> Iterator[Any]:
         """The model to call for adapter `name` (None: the base alone), for one call."""
+        if name is not None and name in self._kinds and self._changed(name):
+            self.forget(name)  # trained again under the same name since it was loaded
         if name is not None and name not in self._kinds:
             self._load(base, name)
         if name is None:
@@ -78,10 +82,25 @@ class AdapterSet:
                 warnings.filterwarnings("ignore", "Position ids are not supported", UserWarning)
                 yield self._prompts[name]
 
+    def _changed(self, name: str) -> bool:
+        """Whether the adapter's files on disk differ from those loaded (a stat per call)."""
+        assert self._resolve is not None
+        return _stamp(self._resolve(name)) != self._stamps.get(name)
+
     def forget(self, name: str) -> None:
         """Drop a loaded adapter (deleted, or replaced on disk)."""
         kind = self._kinds.pop(name, None)
-        if kind == "lora":
+        self._stamps.pop(name, None)
+        if kind == "lora" and "lora" in self._kinds.values():
             self._lora.delete_adapter(name)
+        elif kind == "lora":  # the last one: give the base model its own layers back
+            self._lora.unload()
+            self._lora = None
         elif kind == "prompt":
             del self._prompts[name]
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """The adapter folder's files, with their sizes and modification times."""
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                        for f in path.iterdir() if f.is_file()))  # fmt: skip

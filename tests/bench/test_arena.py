@@ -26,3 +26,26 @@ def test_the_quick_arena_writes_a_report_with_all_six_modes(
     assert list(report["modes"]) == modes and len(report["pairs"]) == 15
     page = (tmp_path / "bench/results/arena/quick/report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "finetuned_rag" in page
+    # out of domain: 3 answerable + 3 unanswerable ClapNQ questions, 3 Python FAQ ones
+    assert result["clapnq_questions"] == 6 and result["python_faq_questions"] == 3
+    assert "clapnq_finetuned_rag_unanswerable_refused" in result
+    assert "python_faq_f1_finetuned_rag_minus_rag_ci_low" in result
+    clapnq = json.loads((tmp_path / "bench/results/arena/quick/clapnq/report.json").read_text())
+    first = clapnq["questions"][0]["answers"]
+    assert set(first) == {"extractive", "rag", "finetuned_rag"}
+
+
+def test_a_kept_arena_run_resumes_instead_of_starting_over(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    args = ["arena", "--quick", "--data", str(shared_data), "--work", str(tmp_path / "work")]
+    assert main([*args, "--json-out", str(tmp_path / "first.json")]) == 0
+    answers = tmp_path / "bench/results/arena/quick/answers.jsonl"
+    first = answers.read_text().splitlines()
+    adapter = tmp_path / "work/home/adapters/covid-raft/adapter_model.safetensors"
+    trained = adapter.stat().st_mtime_ns
+    answers.write_text("\n".join(first[:-4]) + "\n")  # as if killed before the last answers
+    assert main([*args, "--json-out", str(tmp_path / "second.json")]) == 0
+    again = answers.read_text().splitlines()
+    assert again[:-4] == first[:-4] and len(again) == len(first)  # only the missing ones redone
+    assert adapter.stat().st_mtime_ns == trained  # the saved adapter was not trained again

@@ -4,13 +4,14 @@ never mixed between concurrent requests; the finetuned modes over HTTP."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from finetune.adapters import AdapterStore
+from finetune.adapters import AdapterNotFoundError, AdapterStore
 from finetune.datasets import DatasetStore
 from finetune.training import TrainPlan, run_training
 from generation.rag import Request
@@ -64,6 +65,22 @@ def test_adapters_change_the_answer_and_the_base_model_comes_back(services: Serv
     assert base not in (lora, prompt)
     assert generator.generate(ASKED).text == base  # no adapter left active
     assert generator.generate(ASKED, adapter="lora-a").text == lora
+
+
+def test_an_adapter_trained_again_under_its_name_is_reloaded_and_a_deleted_one_refused(
+    services: Services,
+) -> None:
+    generator, store = services.generator, services.adapters
+    lora, prompt = (generator.generate(ASKED, adapter=n).text for n in ("lora-a", "pt-a"))
+    assert lora != prompt
+    # another process (ragqa finetune --replace) writes new weights under the same name
+    shutil.rmtree(store.get("lora-a").path)
+    shutil.copytree(store.get("pt-a").path, store.root / "lora-a")
+    assert generator.generate(ASKED, adapter="lora-a").text == prompt
+    store.delete("lora-a")
+    with pytest.raises(AdapterNotFoundError):
+        generator.generate(ASKED, adapter="lora-a")
+    assert generator.generate(ASKED, adapter="pt-a").text == prompt
 
 
 def test_concurrent_requests_never_use_each_others_adapter(services: Services) -> None:
