@@ -27,6 +27,15 @@ def peft_quietly() -> Iterator[None]:
         yield
 
 
+def virtual_tokens(path: object) -> int:
+    """The soft-prompt tokens a prompt-learning adapter puts before every input (0 for LoRA or
+    no adapter): they take room in the context window the prompt is packed into."""
+    if not isinstance(path, Path) or not (path / "adapter_config.json").is_file():
+        return 0
+    config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    return 0 if config.get("peft_type") == "LORA" else int(config.get("num_virtual_tokens") or 0)
+
+
 class AdapterSet:
     """The adapters loaded onto one base model. LoRA adapters share one peft model (weights
     injected beside the base's); a prompt-tuning adapter wraps the base on its own."""
@@ -81,6 +90,12 @@ class AdapterSet:
                 # generate() passes position ids, which prompt tuning ignores, as it should.
                 warnings.filterwarnings("ignore", "Position ids are not supported", UserWarning)
                 yield self._prompts[name]
+
+    def virtual_tokens(self, name: str | None) -> int:
+        """The soft-prompt tokens adapter `name` adds to every input."""
+        if name is None or self._resolve is None:
+            return 0
+        return virtual_tokens(self._resolve(name))
 
     def _changed(self, name: str) -> bool:
         """Whether the adapter's files on disk differ from those loaded (a stat per call)."""

@@ -147,13 +147,15 @@ class HFGenerator:
         return self._stops[stop]
 
     def _prepare(
-        self, messages: Sequence[Message], max_new_tokens: int | None, stop: Sequence[str]
-    ) -> tuple[Any, dict[str, Any]]:
-        """Encoded prompt and generate() options, checked against the window."""
+        self, messages: Sequence[Message], max_new_tokens: int | None, stop: Sequence[str],
+        adapter: str | None = None,
+    ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+        """Encoded prompt and generate() options, checked against the window (with the soft
+        prompt of a prompt-tuning adapter)."""
         model, tokenizer = self._model()
         budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
         inputs = self._encode(messages).to(model.device)
-        prompt_len = int(inputs["input_ids"].shape[1])
+        prompt_len = int(inputs["input_ids"].shape[1]) + self._adapters.virtual_tokens(adapter)
         if prompt_len + budget > self.context_window:
             raise PromptTooLongError(
                 f"The prompt takes {prompt_len} tokens; with {budget} for the answer it exceeds "
@@ -207,7 +209,7 @@ class HFGenerator:
         """Reply to `messages`; greedy unless a temperature is set; bounded in length; with the
         fine-tuned `adapter` of that name, if given."""
         _, tokenizer = self._model()
-        inputs, options = self._prepare(messages, max_new_tokens, stop)
+        inputs, options = self._prepare(messages, max_new_tokens, stop, adapter)
         prompt_len = int(inputs["input_ids"].shape[1])
         output = self._model_thread.run(
             lambda: self._run_generate(messages, inputs, options, adapter)
@@ -229,7 +231,7 @@ class HFGenerator:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
         _, tokenizer = self._model()
-        inputs, options = self._prepare(messages, max_new_tokens, stop)
+        inputs, options = self._prepare(messages, max_new_tokens, stop, adapter)
 
         def produce(emit: Emit[str], cancelled: threading.Event) -> None:
             class _Cancelled(StoppingCriteria):  # type: ignore[misc]

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from generation.adapters import virtual_tokens
 from generation.citations import answer_support, check_citations
 from generation.cleanup import is_refusal, tidy_answer
 from generation.context import PackedPrompt, bound_history
@@ -179,7 +180,11 @@ class Rag:
                 prepared.early = self._extracted(prepared)
                 return prepared
         examples = examples_for(str(request.mode), template, request.examples)
-        packed = self.renderer.render(template, question, hits, examples=examples, history=history)
+        reserve = 0
+        if request.adapter and self._check_adapter is not None:
+            reserve = virtual_tokens(self._check_adapter(request.adapter))
+        packed = self.renderer.render(template, question, hits, examples=examples, history=history,
+                                      reserve=reserve)  # fmt: skip
         prepared.hits, prepared.messages, prepared.report = (
             packed.hits,
             packed.messages,

@@ -35,16 +35,18 @@ class PromptRenderer:
         *,
         examples: Sequence[Example] = (),
         history: Sequence[Message] = (),
+        reserve: int = 0,
     ) -> PackedPrompt:
         """The messages, and the sources in them numbered from 1 as whole chunks (citations
-        show, and are checked against, the whole chunk); `hits` None: no sources."""
+        show, and are checked against, the whole chunk); `hits` None: no sources. `reserve`:
+        window tokens taken by something else (an adapter's soft prompt)."""
         shown = hits
         if hits and self.context == "sentences":
             shown = self._extractor.select(question, hits)
         generator = self._generator
         packed = pack_prompt(
             template, question, shown, count_tokens=generator.count_tokens,
-            window=generator.context_window, answer_budget=generator.max_new_tokens,
+            window=generator.context_window - reserve, answer_budget=generator.max_new_tokens,
             examples=examples, history=history,
         )  # fmt: skip
         whole = {h.chunk.id: h for h in hits or ()}

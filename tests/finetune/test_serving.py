@@ -14,6 +14,8 @@ import pytest
 from finetune.adapters import AdapterNotFoundError, AdapterStore
 from finetune.datasets import DatasetStore
 from finetune.training import TrainPlan, run_training
+from generation.adapters import virtual_tokens
+from generation.generator import PromptTooLongError
 from generation.rag import Request
 from server.app import create_app
 from server.wiring import Services
@@ -194,3 +196,27 @@ def test_v1_model_names_choose_an_adapter(services: Services, tmp_path: Path) ->
     assert rag["ragqa"]["adapter"] == "pt-a" and rag["ragqa"]["mode"] == "finetuned_rag"
     missing = client.post("/v1/chat/completions", json={"model": "ragqa@nope", "messages": ask})
     assert missing.status_code == 404
+
+
+def test_a_prompt_tuning_adapters_soft_prompt_is_counted_in_the_window(
+    home: Path, tiny_llama: Path, make_settings: MakeSettings
+) -> None:
+    probe = Services(make_settings(home=home, generator={"model": str(tiny_llama),
+                                                         "max_new_tokens": 8}),
+                     embedder=FakeEmbedder())  # fmt: skip
+    store = probe.adapters
+    assert virtual_tokens(store.get("pt-a").path) == 16
+    assert virtual_tokens(store.get("lora-a").path) == 0
+    # a question that leaves the answer's 8 tokens and 1 to 15 more of a 256-token window
+    count, words = probe.generator.count_tokens, 1
+    while count([{"role": "user", "content": "what is the index ? " * words}]) < 256 - 8 - 15:
+        words += 1
+    asked = [{"role": "user", "content": "what is the index ? " * words}]
+    assert 256 - 8 - 16 < count(asked) <= 256 - 8
+    settings = make_settings(home=home, generator={"model": str(tiny_llama), "max_new_tokens": 8,
+                                                   "context_window": 256})  # fmt: skip
+    generator = Services(settings, embedder=FakeEmbedder()).generator
+    generator.generate(asked)
+    generator.generate(asked, adapter="lora-a")
+    with pytest.raises(PromptTooLongError, match="window"):
+        generator.generate(asked, adapter="pt-a")
