@@ -145,9 +145,9 @@ def run_arena(
                    "dataset": dataset.manifest["counts"], "training": outcome.__dict__ | {
                        "history": None}, "budget_s": budget_s}  # fmt: skip
         folder = REPORT / ("quick" if quick else "full")
-        restart = work is None
-        rows = Arena(folder, asked, MODES, setting).run(asker("covid"), restart=restart,
-                                                        progress=not quick)  # fmt: skip
+        arena = Arena(folder, asked, MODES, setting)
+        restart = work is None or not arena.resumable()  # the bench owns its report folders
+        rows = arena.run(asker("covid"), restart=restart, progress=not quick)
         report, intervals = build_report(rows, MODES, setting)
         write_report(folder, report, rows, intervals)
         transfer = out_of_domain(services, data, space, asker, folder, setting=setting,

@@ -56,9 +56,8 @@ def _compare(
     services: Services, name: str, questions: list[Question], asker: Asker, folder: Path,
     setting: dict[str, Any], *, restart: bool, progress: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    rows = Arena(folder / name, questions, MODES, setting | {"set": name}).run(
-        asker(name), restart=restart, progress=progress
-    )
+    arena = Arena(folder / name, questions, MODES, setting | {"set": name})
+    rows = arena.run(asker(name), restart=restart or not arena.resumable(), progress=progress)
     report, intervals = build_report(rows, MODES, setting | {"set": name})
     write_report(folder / name, report, rows, intervals)
     return report

@@ -64,6 +64,11 @@ class Arena:
     def answers_path(self) -> Path:
         return self.folder / "answers.jsonl"
 
+    def resumable(self) -> bool:
+        """Whether the folder holds an earlier run of this same comparison."""
+        marker = self.folder / "run.json"
+        return marker.is_file() and json.loads(marker.read_text())["key"] == self.key
+
     def done(self, *, restart: bool = False) -> list[dict[str, Any]]:
         """The answers of an earlier run of the same comparison (to resume it)."""
         marker = self.folder / "run.json"

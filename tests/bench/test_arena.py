@@ -39,8 +39,10 @@ def test_a_kept_arena_run_resumes_instead_of_starting_over(
     shared_data: Path, tmp_path: Path
 ) -> None:
     args = ["arena", "--quick", "--data", str(shared_data), "--work", str(tmp_path / "work")]
-    assert main([*args, "--json-out", str(tmp_path / "first.json")]) == 0
     answers = tmp_path / "bench/results/arena/quick/answers.jsonl"
+    answers.parent.mkdir(parents=True)
+    (answers.parent / "run.json").write_text('{"key": "an older comparison"}')  # replaced
+    assert main([*args, "--json-out", str(tmp_path / "first.json")]) == 0
     first = answers.read_text().splitlines()
     adapter = tmp_path / "work/home/adapters/covid-raft/adapter_model.safetensors"
     trained = adapter.stat().st_mtime_ns
