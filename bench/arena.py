@@ -126,9 +126,11 @@ def run_arena(
         plan = BuildPlan(name="covid", qa_files=[qa], collection="covid", closed_book=False,
                          split=SplitRule(validation=0.1, test=0.3),
                          limit=40 if quick else None)  # fmt: skip
-        dataset = build_dataset(plan, sources, DatasetStore(settings.datasets_path),
-                                fingerprint={"base_model": settings.generator.model,
-                                             "template_hash": template_hash(template)})  # fmt: skip
+        store = DatasetStore(settings.datasets_path)
+        kept = store.versions("covid") if work is not None else []  # what a resumed run trained on
+        fingerprint = {"base_model": settings.generator.model,
+                       "template_hash": template_hash(template)}  # fmt: skip
+        dataset = kept[-1] if kept else build_dataset(plan, sources, store, fingerprint=fingerprint)
         outcome, budget_s = _train(services, dataset, home, budget_minutes or (1 if quick else 30),
                                    quick)  # fmt: skip
         asked: list[Question] = dataset_questions(dataset, "test", "rag")[:limit]

@@ -123,8 +123,10 @@ class RaftBuilder:
         else:
             self.skipped["gold_not_shown"] += 1
             return None
+        # A refusal record's question is still answerable from the collection: keep its answer
+        # so an evaluation that retrieves for itself scores it as the answerable question it is.
         return Record(
             kind="sft", format="rag", origin="raft", question=pair.question,
             source=gold.chunk.source, prompt=packed.messages, completion=target, gold=n,
-            refusal=refusal, split=split,
+            refusal=refusal, split=split, extra={"answer": pair.answer} if refusal else {},
         )  # fmt: skip

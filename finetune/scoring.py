@@ -92,13 +92,19 @@ def read_questions(path: Path) -> list[Question]:
 
 
 def dataset_questions(dataset: Dataset, split: str = "test", form: str = "rag") -> list[Question]:
-    """The questions of a dataset split: gold answers from the records' targets (without [n]);
-    a record whose target is the refusal makes an unanswerable question."""
+    """The questions of a dataset split, gold answers from the records' targets (without [n]).
+    A RAFT refusal record only hid the answer's chunk from its own prompt: the collection
+    still answers its question, so it is asked as answerable, with the pair's answer (records
+    of datasets built before that answer was kept are left out). A dataset has no truly
+    unanswerable questions of its own: give a questions file with `answerable: false` rows."""
     found: dict[str, Question] = {}
     for record in dataset.records(split, kind="sft", form=form):
         target = MARKERS.sub("", record["completion"][0]["content"]).strip()
-        asked = Question(record["question"], target, not record["refusal"], record["source"])
-        found.setdefault(record["question"], asked)
+        if record["refusal"]:
+            target = record.get("answer") or ""
+        if target:
+            asked = Question(record["question"], target, True, record["source"])
+            found.setdefault(record["question"], asked)
     return list(found.values())
 
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from finetune.datasets import DatasetStore, SplitRule
 from finetune.factory import BuildPlan, Sources, build_dataset
 from finetune.records import DatasetError, read_qa_file
+from finetune.scoring import dataset_questions
 from generation.rag import Request
 from server.cli import main
 from server.wiring import Services
@@ -119,6 +120,13 @@ def test_a_share_of_raft_records_has_only_distractors_and_the_refusal_as_target(
         assert record["completion"][0]["content"] == refusal
         answer = next(a for q, a, _ in PAIRS if q == record["question"])
         assert answer not in record["prompt"][-1]["content"]
+    # the collection still answers these questions: evaluated, they are answerable, with the
+    # pair's answer as gold (not the refusal)
+    asked = dataset_questions(built, "train")
+    assert len(asked) == len(records)
+    for question in asked:
+        assert question.answerable
+        assert question.gold == next(a for q, a, _ in PAIRS if q == question.question)
 
 
 @pytest.mark.parametrize("template", ["docs", "support", "extract"])
