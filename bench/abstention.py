@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from bench.report import Result
 from server.settings import Settings
@@ -25,14 +27,20 @@ def _questions(path: Path, limit: int | None) -> list[str]:
     return [r["input"] for r in rows][:limit]
 
 
-def write_passages(folder: Path, corpus: Path) -> Path:
-    """The ClapNQ dev passages as one text file each (title, blank line, text) in `corpus`."""
-    corpus.mkdir()
-    for line in (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines():
-        passage = json.loads(line)
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["doc_id"])
+def save_passages(passages: Iterable[dict[str, Any]], corpus: Path, name_by: str) -> Path:
+    """ClapNQ passages as one text file each (title, blank line, text) in `corpus`, named by
+    their `name_by` field."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    for passage in passages:
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", passage[name_by])[:60] or "passage"
         (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
     return corpus
+
+
+def write_passages(folder: Path, corpus: Path) -> Path:
+    """The 593 ClapNQ dev passages, as files in `corpus`."""
+    lines = (folder / "corpus_from_dev_passages.jsonl").read_text().splitlines()
+    return save_passages((json.loads(line) for line in lines), corpus, "doc_id")
 
 
 def run_abstention(*, data: Path, quick: bool) -> Result:

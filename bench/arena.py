@@ -22,7 +22,7 @@ from typing import Any
 from bench.report import Result
 from bench.transfer import out_of_domain
 from finetune.adapters import AdapterNotFoundError
-from finetune.arena import Arena, build_report
+from finetune.arena import Arena, Ask, build_report
 from finetune.datasets import DatasetStore, SplitRule, template_hash
 from finetune.factory import BuildPlan, Sources, build_dataset
 from finetune.report import write_report
@@ -30,7 +30,7 @@ from finetune.scoring import Question, dataset_questions
 from finetune.training import Outcome, TrainPlan, run_training
 from generation.loading import load_causal_lm
 from generation.rag import Request
-from generation.types import USES_ADAPTER, AnswerMode
+from generation.types import USES_ADAPTER, Answer, AnswerMode
 from server.settings import Settings
 from server.wiring import Services, resolve_generator
 
@@ -135,8 +135,8 @@ def run_arena(
                                    quick)  # fmt: skip
         asked: list[Question] = dataset_questions(dataset, "test", "rag")[:limit]
 
-        def asker(collection: str) -> Any:
-            def ask(question: Question, mode: str) -> Any:
+        def asker(collection: str) -> Ask:
+            def ask(question: Question, mode: str) -> Answer:
                 adapter = "covid-raft" if mode in USES_ADAPTER else None
                 return services.rag.answer(Request(question.question, collection, mode=mode,
                                                    adapter=adapter))  # fmt: skip

@@ -9,21 +9,19 @@ Each is an arena of its own (resumable, with report.json and report.html).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.abstention import write_passages
+from bench.abstention import save_passages, write_passages
 from bench.answer_sets import python_faq
-from finetune.arena import Arena, build_report
+from finetune.arena import Arena, Ask, build_report
 from finetune.report import write_report
 from finetune.scoring import Question
-from generation.types import Answer
 from server.wiring import Services
 
 MODES = ["extractive", "rag", "finetuned_rag"]
-Asker = Callable[[str], Callable[[Question, str], Answer]]  # collection -> (question, mode)
+Asker = Callable[[str], Ask]  # collection -> how its questions are answered in a mode
 
 
 def clapnq_questions(folder: Path, per_kind: int) -> tuple[list[Question], list[dict[str, Any]]]:
@@ -40,16 +38,6 @@ def clapnq_questions(folder: Path, per_kind: int) -> tuple[list[Question], list[
             questions.append(Question(row["input"], gold, answerable=bool(gold.strip())))
             rows.append(row)
     return questions, rows
-
-
-def _own_passages(rows: list[dict[str, Any]], corpus: Path) -> Path:
-    """Only the questions' own passages (quick runs: the 593 would take minutes to embed)."""
-    corpus.mkdir(parents=True, exist_ok=True)
-    for row in rows:
-        for passage in row["passages"]:
-            name = re.sub(r"[^A-Za-z0-9_-]", "_", passage["title"])[:60] or "passage"
-            (corpus / f"{name}.txt").write_text(f"{passage['title']}\n\n{passage['text']}\n")
-    return corpus
 
 
 def _compare(
@@ -84,8 +72,8 @@ def out_of_domain(
     clapnq, rows = clapnq_questions(data / "clapnq", per_set)
     corpus = work / "clapnq-passages"
     if not corpus.exists():
-        if quick:
-            _own_passages(rows, corpus)
+        if quick:  # only the questions' own passages: the 593 take minutes to embed
+            save_passages((p for row in rows for p in row["passages"]), corpus, "title")
         else:
             write_passages(data / "clapnq", corpus)
     services.ingestor.ingest([corpus], collection="clapnq")

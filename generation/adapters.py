@@ -27,12 +27,17 @@ def peft_quietly() -> Iterator[None]:
         yield
 
 
+def _config(path: Path) -> dict[str, Any]:
+    """peft's adapter_config.json of an adapter folder."""
+    return dict(json.loads((path / "adapter_config.json").read_text(encoding="utf-8")))
+
+
 def virtual_tokens(path: object) -> int:
     """The soft-prompt tokens a prompt-learning adapter puts before every input (0 for LoRA or
     no adapter): they take room in the context window the prompt is packed into."""
     if not isinstance(path, Path) or not (path / "adapter_config.json").is_file():
         return 0
-    config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    config = _config(path)
     return 0 if config.get("peft_type") == "LORA" else int(config.get("num_virtual_tokens") or 0)
 
 
@@ -53,7 +58,7 @@ class AdapterSet:
             raise AdapterUnavailableError(f"No adapters are configured here (asked for {name!r}).")
         path = self._resolve(name)
         self._stamps[name] = _stamp(path)
-        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        config = _config(path)
         from peft import PeftModel
 
         with peft_quietly():
@@ -117,5 +122,5 @@ class AdapterSet:
 
 def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
     """The adapter folder's files, with their sizes and modification times."""
-    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
-                        for f in path.iterdir() if f.is_file()))  # fmt: skip
+    stats = ((f.name, f.stat()) for f in path.iterdir() if f.is_file())
+    return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats))

@@ -118,19 +118,8 @@ def test_compare_takes_the_test_split_of_a_dataset(
     runner = CliRunner()
     # Documents are split by a hash of their path (under tmp_path, so it varies): a test share
     # of 0.9 leaves the test split empty once in a million runs, not once in 64.
-    args = [
-        "dataset",
-        "build",
-        "g",
-        "--qa",
-        str(qa_file),
-        "-c",
-        "guide",
-        "--test-share",
-        "0.9",
-        "--validation-share",
-        "0",
-    ]
+    args = ["dataset", "build", "g", "--qa", str(qa_file), "-c", "guide", "--test-share", "0.9",
+            "--validation-share", "0"]  # fmt: skip
     built = runner.invoke(main, args, obj=services)
     assert built.exit_code == 0, built.output
     result = runner.invoke(main, ["compare", "-d", "g", "-m", "extractive", "-c", "guide", "-r",
