@@ -144,6 +144,7 @@ def run_arena(
             return ask
 
         setting = {"generator": settings.generator.model, "quick": quick, "questions": len(asked),
+                   "refusal_policy": settings.answers.refusal_policy,
                    "dataset": dataset.manifest["counts"], "training": outcome.__dict__ | {
                        "history": None}, "budget_s": budget_s}  # fmt: skip
         folder = REPORT / ("quick" if quick else "full")

@@ -181,6 +181,11 @@ class SentenceExtractor:
         return [max(_cosine(c, v) for v in vectors)
                 for c in self._embedder.embed_documents(list(claims))]  # fmt: skip
 
+    @property
+    def checks_evidence(self) -> bool:
+        """Whether `weak_evidence` judges at all (a coverage of 0 turns it off)."""
+        return bool(self._weak[0])
+
     def weak_evidence(self, question: str, hits: Sequence[ScoredChunk]) -> bool:
         """Whether the passages look unable to answer: none of the three best holds
         `weak_coverage` of the question's content words, and no sentence of them means nearly

@@ -61,10 +61,10 @@ class Generator(Protocol):
 
     def stream(
         self, messages: Sequence[Message], *, max_new_tokens: int | None = None,
-        stop: Sequence[str] = (), adapter: str | None = None,
+        stop: Sequence[str] = (), adapter: str | None = None, avoid_opening: str | None = None,
     ) -> Iterator[str]:  # fmt: skip
         """The reply to `messages`, piece by piece as it is generated (by the base model with
-        the fine-tuned `adapter` of that name, if given)."""
+        the fine-tuned `adapter` of that name, if given; see `generate` for `avoid_opening`)."""
         ...
 
     def generate(
@@ -74,7 +74,10 @@ class Generator(Protocol):
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
         adapter: str | None = None,
+        avoid_opening: str | None = None,
     ) -> Generation:
         """Reply to `messages` in at most `max_new_tokens` tokens, ending early at a `stop` text
-        (with the fine-tuned `adapter` of that name, if given)."""
+        (with the fine-tuned `adapter` of that name, if given). `avoid_opening`: a text the
+        reply must not open with (the refusal, once the evidence says the question has an
+        answer); a generator that cannot steer decoding may ignore it."""
         ...

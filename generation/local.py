@@ -24,6 +24,17 @@ def plain_prompt(messages: Sequence[Message]) -> str:
     return "\n\n".join([*lines, "Assistant:"])
 
 
+def opening_tokens(tokenizer: Any, text: str) -> list[int]:
+    """The token ids a reply opening with `text` starts with (as the first word, or after a
+    space): suppressing them at the first step keeps the model from that opening."""
+    ids = []
+    for variant in (text.lstrip(), " " + text.lstrip()):
+        encoded = tokenizer(variant, add_special_tokens=False)["input_ids"]
+        if encoded and encoded[0] not in ids:
+            ids.append(encoded[0])
+    return ids
+
+
 class HFGenerator:
     """Generates with a transformers causal LM, loaded on first use (or warm_up). Every call
     runs on the model thread, so threads may share one instance."""
@@ -148,7 +159,7 @@ class HFGenerator:
 
     def _prepare(
         self, messages: Sequence[Message], max_new_tokens: int | None, stop: Sequence[str],
-        adapter: str | None = None,
+        adapter: str | None = None, avoid_opening: str | None = None,
     ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
         """Encoded prompt and generate() options, checked against the window (with the soft
         prompt of a prompt-tuning adapter)."""
@@ -172,6 +183,8 @@ class HFGenerator:
         options["pad_token_id"] = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )
+        if avoid_opening:
+            options["begin_suppress_tokens"] = opening_tokens(tokenizer, avoid_opening)
         return inputs, options
 
     def _run_generate(
@@ -205,11 +218,13 @@ class HFGenerator:
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
         adapter: str | None = None,
+        avoid_opening: str | None = None,
     ) -> Generation:
         """Reply to `messages`; greedy unless a temperature is set; bounded in length; with the
-        fine-tuned `adapter` of that name, if given."""
+        fine-tuned `adapter` of that name, if given; not opening with the first token of
+        `avoid_opening`."""
         _, tokenizer = self._model()
-        inputs, options = self._prepare(messages, max_new_tokens, stop, adapter)
+        inputs, options = self._prepare(messages, max_new_tokens, stop, adapter, avoid_opening)
         prompt_len = int(inputs["input_ids"].shape[1])
         output = self._model_thread.run(
             lambda: self._run_generate(messages, inputs, options, adapter)
@@ -225,13 +240,14 @@ class HFGenerator:
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
         adapter: str | None = None,
+        avoid_opening: str | None = None,
     ) -> Iterator[str]:
-        """Reply to `messages` piece by piece (with `adapter`, if given). Closing the iterator
-        stops generation early."""
+        """Reply to `messages` piece by piece (with `adapter` and `avoid_opening` as in
+        `generate`). Closing the iterator stops generation early."""
         from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
 
         _, tokenizer = self._model()
-        inputs, options = self._prepare(messages, max_new_tokens, stop, adapter)
+        inputs, options = self._prepare(messages, max_new_tokens, stop, adapter, avoid_opening)
 
         def produce(emit: Emit[str], cancelled: threading.Event) -> None:
             class _Cancelled(StoppingCriteria):  # type: ignore[misc]

@@ -18,11 +18,13 @@ from generation.generator import Generator, Message
 from generation.prompts import PromptTemplate, TemplateLibrary
 from generation.rendering import PromptRenderer, examples_for
 from generation.requests import (
+    REFUSAL_POLICIES,
     Event,
     InvalidQuestionError,
     Prepared,
     Request,
     Searcher,
+    generator_options,
     validate,
 )
 from generation.types import RETRIEVES, WRITES_FROM_SOURCES, Answer, AnswerMode
@@ -62,7 +64,12 @@ class Rag:
         extractive_top_k: int | None = None,
         default_adapter: Callable[[], str | None] | None = None,
         check_adapter: Callable[[str], object] | None = None,
+        refusal_policy: str = "evidence",
     ) -> None:
+        if refusal_policy not in REFUSAL_POLICIES:
+            raise ValueError(f"refusal_policy must be one of {', '.join(REFUSAL_POLICIES)}, "
+                             f"not {refusal_policy!r}")  # fmt: skip
+        self._refusal_policy = refusal_policy
         self._mode = mode
         self._default_adapter = default_adapter or (lambda: None)
         self._check_adapter = check_adapter
@@ -94,7 +101,8 @@ class Rag:
         if prepared.early is not None:
             return prepared.early
         begun = time.perf_counter()
-        generation = self._generator.generate(prepared.messages, stop=STOP, **_adapter(request))
+        options = generator_options(prepared)
+        generation = self._generator.generate(prepared.messages, stop=STOP, **options)
         prepared.timings["generation"] = (time.perf_counter() - begun) * 1000
         return self._finish(prepared, generation.text, generation.completion_tokens)
 
@@ -112,7 +120,8 @@ class Rag:
             return
         begun = time.perf_counter()
         pieces: list[str] = []
-        for piece in self._generator.stream(prepared.messages, stop=STOP, **_adapter(request)):
+        options = generator_options(prepared)
+        for piece in self._generator.stream(prepared.messages, stop=STOP, **options):
             if not pieces:
                 prepared.timings["first_token"] = (time.perf_counter() - prepared.started) * 1000
             pieces.append(piece)
@@ -179,6 +188,9 @@ class Rag:
                 prepared.hits = hits
                 prepared.early = self._extracted(prepared)
                 return prepared
+            if (prepared.strict and self._extractor.checks_evidence
+                    and self._refusal_policy == "evidence"):  # fmt: skip
+                prepared.avoid_opening = template.refusal
         examples = examples_for(str(request.mode), template, request.examples)
         reserve = 0
         if request.adapter and self._check_adapter is not None:
@@ -298,9 +310,3 @@ class Rag:
         return validate(request, default_mode=self._mode, default_adapter=self._default_adapter,
                         max_chars=self._max_question_chars,
                         check_adapter=self._check_adapter)  # fmt: skip
-
-
-def _adapter(request: Request) -> dict[str, Any]:
-    """The generator's adapter argument: only when a request has one (fakes and remote
-    generators need not know the word otherwise)."""
-    return {"adapter": request.adapter} if request.adapter else {}

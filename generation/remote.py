@@ -121,8 +121,10 @@ class OpenAICompatibleGenerator:
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
         adapter: str | None = None,
+        avoid_opening: str | None = None,
     ) -> Generation:
-        """The whole reply in one response."""
+        """The whole reply in one response (`avoid_opening` is ignored: the API's token ids
+        are not known here)."""
         _no_adapter(adapter)
         body = self._body(messages, max_new_tokens, stop, stream=False)
         data = self._model_thread.run(lambda: self._post(body))
@@ -150,8 +152,9 @@ class OpenAICompatibleGenerator:
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
         adapter: str | None = None,
+        avoid_opening: str | None = None,
     ) -> Iterator[str]:
-        """The reply piece by piece, from the server's event stream."""
+        """The reply piece by piece, from the server's event stream (see `generate`)."""
         _no_adapter(adapter)
         body = self._body(messages, max_new_tokens, stop, stream=True)
 

@@ -47,6 +47,11 @@ class Request:
     adapter: str | None = None  # finetuned modes: the adapter (None: the default one)
 
 
+# Who may refuse once the sources passed the evidence check: "evidence" (the check and the
+# verifier; the model may not open with the refusal) or "model" (it may refuse by itself).
+REFUSAL_POLICIES = ("evidence", "model")
+
+
 @dataclass
 class Prepared:
     """Everything decided before generation; `early` is set when no generation is needed."""
@@ -61,6 +66,9 @@ class Prepared:
     hits: list[ScoredChunk] = field(default_factory=list)
     report: ContextReport | None = None
     early: Answer | None = None
+    # The refusal, when the evidence check found the sources can answer: the reply may not
+    # open with it (a fine-tuned model learns to refuse too often; see docs/fine-tuning.md).
+    avoid_opening: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,3 +114,14 @@ def validate(
             "Shorten it."
         )
     return question
+
+
+def generator_options(prepared: Prepared) -> dict[str, Any]:
+    """The generator's adapter and avoid_opening arguments, each only when set (fakes and
+    remote generators need not know the words otherwise)."""
+    options: dict[str, Any] = {}
+    if prepared.request.adapter:
+        options["adapter"] = prepared.request.adapter
+    if prepared.avoid_opening:
+        options["avoid_opening"] = prepared.avoid_opening
+    return options

@@ -155,6 +155,15 @@ class AnswerSettings(BaseModel):
         description="See `weak_evidence_coverage`: a sentence this close to the question in "
         "meaning counts as evidence even in other words.",
     )  # fmt: skip
+    # evidence: the 30-minute covid_qa RAFT adapter refused 68% of answerable covid_qa
+    # questions by itself; kept from opening with the refusal, F1 0.07 -> 0.24 on 40 (the base
+    # model never refuses by itself there). docs/fine-tuning.md, Refusal.
+    refusal_policy: Literal["evidence", "model"] = Field(
+        default="evidence",
+        description="Who refuses once a strict template's sources passed the evidence check "
+        "(`weak_evidence_coverage`): `evidence` (the check and answer verification; the model "
+        "may not open its reply with the refusal) or `model` (it may also refuse by itself).",
+    )  # fmt: skip
     template: str = Field(
         default="docs",
         description="Default prompt template: `docs`, `support`, `extract`, or one of yours.",

@@ -291,6 +291,7 @@ class Services:
             ),
             mode=a.mode, context=a.context, extractive_top_k=a.extractive_top_k,
             default_adapter=self.adapters.default, check_adapter=self._adapter_path,
+            refusal_policy=a.refusal_policy,
         )  # fmt: skip
 
     def warm_up(self) -> None:

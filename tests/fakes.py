@@ -83,6 +83,7 @@ class FakeGenerator:
         self.max_new_tokens = max_new_tokens
         self.prompts: list[list[Mapping[str, str]]] = []
         self.stops: list[tuple[str, ...]] = []
+        self.avoided: list[str | None] = []  # each call's avoid_opening
 
     def warm_up(self) -> None:
         self.warmed = True
@@ -96,10 +97,16 @@ class FakeGenerator:
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        avoid_opening: str | None = None,
     ) -> Generation:
+        """The next reply; one that opens with `avoid_opening` loses that opening, as a model
+        whose first token is suppressed writes what it would have said next."""
         self.prompts.append(list(messages))
         self.stops.append(tuple(stop))
+        self.avoided.append(avoid_opening)
         text = self.replies.popleft() if self.replies else self.default
+        if avoid_opening and text.startswith(avoid_opening):
+            text = text[len(avoid_opening) :].strip()
         return Generation(text=text, prompt_tokens=self.count_tokens(messages),
                           completion_tokens=len(text.split()))  # fmt: skip
 
@@ -113,9 +120,11 @@ class FakeGenerator:
         *,
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
+        avoid_opening: str | None = None,
     ) -> Iterator[str]:
         """The reply, word by word (with its spaces)."""
-        text = self.generate(messages, max_new_tokens=max_new_tokens, stop=stop).text
+        text = self.generate(messages, max_new_tokens=max_new_tokens, stop=stop,
+                             avoid_opening=avoid_opening).text  # fmt: skip
         yield from re.findall(r"\S+\s*", text)
 
 

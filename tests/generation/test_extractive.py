@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from generation.extractive import SentenceExtractor, split_sentences
 from generation.rag import Rag, Request
+from generation.types import Answer
 from generation.verification import degenerate
 from retrieval.types import Chunk, ScoredChunk
 from tests.fakes import FakeEmbedder, FakeGenerator
@@ -179,6 +184,32 @@ def test_passages_that_hold_little_of_the_question_are_weak_evidence() -> None:
     assert generator.prompts == []
     kept = rag.answer(Request(unasked, "docs", mode="extractive", strict=False))
     assert not kept.refused
+
+
+def test_once_the_evidence_holds_the_model_may_not_open_with_the_refusal() -> None:
+    asked = "What port does the server listen on by default?"
+    refusal = "I could not find the answer in the documents."
+    reply = f"{refusal} The server listens on port 8000 by default [1]."
+
+    def ask(policy: str, question: str = asked, **options: Any) -> tuple[Answer, str | None]:
+        generator = FakeGenerator(reply)
+        checks = SentenceExtractor(embedder=FakeEmbedder(), weak_coverage=0.5)
+        rag = Rag(searcher=Searcher(), generator=generator, refusal_policy=policy, extractor=checks)
+        answer = rag.answer(Request(question, "docs", **options))
+        return answer, (generator.avoided or [None])[0]
+
+    answer, avoided = ask("evidence")
+    assert avoided == refusal
+    assert not answer.refused
+    assert answer.text == "The server listens on port 8000 by default [1]."
+    answer, avoided = ask("model")  # the model's own refusal stands
+    assert avoided is None and answer.refusal_reason == "model_refused"
+    for options in ({"strict": False}, {"mode": "closed_book"}):  # no evidence checked
+        assert ask("evidence", **options)[1] is None
+    answer, avoided = ask("evidence", "Who won the football world cup in Brazil?")
+    assert avoided is None and answer.refusal_reason == "weak_evidence"
+    with pytest.raises(ValueError, match="refusal_policy"):
+        ask("never")
 
 
 def test_sentences_context_shows_the_model_the_best_sentences_and_cites_whole_chunks() -> None:

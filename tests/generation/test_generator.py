@@ -11,7 +11,7 @@ import pytest
 
 from generation.generator import GeneratorLoadError, PromptTooLongError
 from generation.loading import find_gguf, load_causal_lm
-from generation.local import HFGenerator, plain_prompt
+from generation.local import HFGenerator, opening_tokens, plain_prompt
 from retrieval.model_thread import ModelBusyError, ModelThread
 
 pytestmark = pytest.mark.model
@@ -109,6 +109,19 @@ def test_stream_yields_the_same_text_as_generate(tiny_llama: Path, tmp_path: Pat
     pieces = list(generator.stream(MESSAGES))
     assert len(pieces) >= 2
     assert "".join(pieces).strip() == generator.generate(MESSAGES).text
+
+
+def test_a_reply_kept_from_an_opening_starts_otherwise(tiny_llama: Path, tmp_path: Path) -> None:
+    generator = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=8)
+    _, tokenizer = generator.loaded()
+    free = generator.generate(MESSAGES)
+    first = opening_tokens(tokenizer, free.text)
+    assert first and len(first) <= 2
+    kept = generator.generate(MESSAGES, avoid_opening=free.text)
+    opened = tokenizer(kept.text, add_special_tokens=False)["input_ids"][0]
+    assert kept.text != free.text and opened not in first
+    assert "".join(generator.stream(MESSAGES, avoid_opening=free.text)).strip() == kept.text
+    assert generator.generate(MESSAGES) == free  # only that call was steered
 
 
 def test_closing_a_stream_stops_generation_and_frees_the_model(

@@ -220,8 +220,8 @@ def test_answer_is_tidied_before_citations_are_read() -> None:
 class CharacterStreamer(FakeGenerator):
     """Streams one character at a time, as a tokenizer that splits words would."""
 
-    def stream(self, messages, *, max_new_tokens=None, stop=()):  # type: ignore[no-untyped-def]
-        yield from self.generate(messages, max_new_tokens=max_new_tokens, stop=stop).text
+    def stream(self, messages, **options):  # type: ignore[no-untyped-def]
+        yield from self.generate(messages, **options).text
 
 
 def test_a_streamed_answer_counts_tokens_not_pieces() -> None:

@@ -104,7 +104,7 @@ def test_oversized_request_is_413(tmp_path: Path, make_settings: MakeSettings) -
 
 def test_unknown_errors_are_500_without_details(services: Services, docs: Path) -> None:
     class Broken(FakeGenerator):
-        def generate(self, messages, *, max_new_tokens=None, stop=()):  # type: ignore[no-untyped-def]
+        def generate(self, messages, **options):  # type: ignore[no-untyped-def]
             raise RuntimeError("secret internal detail")
 
     services.ingestor.ingest([docs], collection="docs")
