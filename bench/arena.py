@@ -31,8 +31,9 @@ from finetune.training import Outcome, TrainPlan, run_training
 from generation.loading import load_causal_lm
 from generation.rag import Request
 from generation.types import USES_ADAPTER, Answer, AnswerMode
+from server.packaged import resolve_generator
 from server.settings import Settings
-from server.wiring import Services, resolve_generator
+from server.wiring import Services
 
 MODES = [m.value for m in AnswerMode]
 REPORT = Path("bench/results/arena")

@@ -26,8 +26,9 @@ from generation.generator import Message
 from generation.loading import quantize_int8
 from generation.local import HFGenerator
 from server.app import create_app
+from server.packaged import resolve_generator
 from server.settings import Settings
-from server.wiring import Services, resolve_generator
+from server.wiring import Services
 
 T = TypeVar("T")
 OnModel = Callable[[Callable[[], Any]], Any]

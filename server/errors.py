@@ -27,7 +27,7 @@ from retrieval.model_thread import ModelBusyError
 from retrieval.recovery import DamagedIndexError
 from retrieval.retriever import InvalidSearchError
 from server.jobs import JobNotFoundError
-from server.wiring import ModelNotInstalledError
+from server.packaged import ModelNotInstalledError
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from finetune.training import METHODS, TrainPlan, check_dataset, run_training
 from generation.loading import load_causal_lm
 from generation.rag import Request
 from server.cli.common import domain_errors, print_json, services_of
-from server.wiring import Services, resolve_generator
+from server.packaged import resolve_generator
+from server.wiring import Services
 
 
 def adapter_store(services: Services) -> AdapterStore:
