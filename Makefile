@@ -6,9 +6,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ragqa-setup
 HOST_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] in ((3, 11), (3, 12))))')
 
-.PHONY: setup run test test-fast lint fix docs bench clean
+.PHONY: setup system-packages run test test-fast lint fix docs bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-packages
+
+# Debian tools the office-format loaders' tests convert files with (command:package), installed
+# when run as root; otherwise a message, and the tests that need them skip with the reason.
+DEBIAN_TOOLS := pandoc:pandoc
+system-packages:
+	@missing=""; for pair in $(DEBIAN_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq --no-install-recommends $$missing \
+	    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; }; \
+	  } >/dev/null 2>&1 || echo "Could not install$$missing; the tests that need them skip."; \
+	else \
+	  echo "Not installed:$$missing (as root: apt-get install$$missing); the tests that need them skip."; \
+	fi
 
 # Idempotent: reruns only when the dependency pins change; each step skips what is installed.
 $(STAMP): pyproject.toml constraints.txt

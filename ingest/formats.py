@@ -20,6 +20,7 @@ from ingest.loaders import (
     load_rst,
     load_text,
 )
+from ingest.office import load_docx
 
 Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
 
@@ -40,6 +41,7 @@ RST = Format("rst", load_rst)
 HTML = Format("html", load_html)
 FAQ = Format("faq", load_faq_file)
 PDF = Format("pdf", load_pdf, isolated=True)
+DOCX = Format("docx", load_docx, isolated=True)
 
 FORMATS: dict[str, Format] = {
     ".txt": TEXT, ".text": TEXT,
@@ -48,6 +50,7 @@ FORMATS: dict[str, Format] = {
     ".html": HTML, ".htm": HTML, ".xhtml": HTML,
     ".jsonl": FAQ, ".csv": FAQ,
     ".pdf": PDF,
+    ".docx": DOCX,
 }  # fmt: skip
 # `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
 INNER_FORMATS = (RST, MARKDOWN)

@@ -13,7 +13,7 @@ _SETEXT = re.compile(r"^(=+|-+)[ \t]*$")
 _RST_ADORNMENT = re.compile(r"^([=\-`:'\"~^_*+#<>.])\1{2,}[ \t]*$")
 
 
-def _paths(headings: list[tuple[int, int, str]]) -> Sections:
+def heading_paths(headings: list[tuple[int, int, str]]) -> Sections:
     """Turn (offset, level, title) into (offset, "Title > Subtitle") heading paths."""
     stack: list[tuple[int, str]] = []
     result = []
@@ -42,7 +42,7 @@ def markdown_sections(text: str) -> Sections:
                 headings.append((previous[0], level, previous[1].strip()))
         previous = (offset, line)
         offset += len(line) + 1
-    return _paths(headings)
+    return heading_paths(headings)
 
 
 def rst_sections(text: str) -> Sections:
@@ -68,7 +68,7 @@ def rst_sections(text: str) -> Sections:
         if style not in styles:
             styles.append(style)
         headings.append((starts[i - 1], styles.index(style) + 1, title.strip()))
-    return _paths(headings)
+    return heading_paths(headings)
 
 
 _BLOCKS = {
@@ -164,4 +164,4 @@ def html_text(markup: str) -> tuple[str, Sections]:
     text = "".join(parser.parts)
     stripped = len(text) - len(text.lstrip())
     headings = [(max(0, o - stripped), level, t) for o, level, t in parser.headings]
-    return text.strip(), _paths(headings)
+    return text.strip(), heading_paths(headings)

@@ -34,9 +34,9 @@ def test_legacy_encoding_and_bom(tmp_path: Path) -> None:
 
 
 def test_unsupported_and_binary_files_say_why(tmp_path: Path) -> None:
-    (tmp_path / "x.docx").write_bytes(b"PK\x03\x04")
-    with pytest.raises(LoadError, match=r"unsupported file type '\.docx'"):
-        load(tmp_path / "x.docx")
+    (tmp_path / "x.pages").write_bytes(b"PK\x03\x04")
+    with pytest.raises(LoadError, match=r"unsupported file type '\.pages'"):
+        load(tmp_path / "x.pages")
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02")
     with pytest.raises(LoadError, match="binary"):
         load(tmp_path / "bin.txt")

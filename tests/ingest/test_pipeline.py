@@ -120,17 +120,19 @@ def test_bad_files_are_reported_and_catalogued(tmp_path: Path, index: ChromaInde
     (tmp_path / "empty.txt").write_text("   \n")
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 broken")
     (tmp_path / "x.docx").write_bytes(b"PK")
+    (tmp_path / "y.pages").write_bytes(b"PK")
     report = ingestor(index).ingest(
         [tmp_path / "bad.pdf", good, tmp_path / "empty.txt", tmp_path / "x.docx",
-         tmp_path / "missing.txt"],
+         tmp_path / "y.pages", tmp_path / "missing.txt"],
         collection="docs",
     )  # fmt: skip
     assert report.files_ok == 1
-    assert report.files_failed == 4
+    assert report.files_failed == 5
     reasons = {Path(e.path).name: e.error for e in report.errors}
     assert "no text" in reasons["empty.txt"]
     assert "PDF" in reasons["bad.pdf"]
-    assert "unsupported" in reasons["x.docx"]
+    assert "not a Word file" in reasons["x.docx"]
+    assert "unsupported" in reasons["y.pages"]
     assert "no such file" in reasons["missing.txt"]
     catalogue = index.documents("docs")
     assert catalogue[source_id(tmp_path / "bad.pdf")].status == "failed"

@@ -1,0 +1,96 @@
+"""Office files made by real tools (Debian's pandoc), read by ingest.office."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ingest.formats import load
+from ingest.isolation import run_isolated
+from ingest.loaders import LoadError
+from ingest.office import load_docx, table_text
+from ingest.pipeline import Ingestor
+from retrieval.chroma import open_chroma_client
+from retrieval.index import ChromaIndex
+from tests.fakes import FakeEmbedder
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def converted(page: Path, folder: Path, suffix: str) -> Path:
+    """`page` of docs/ converted by pandoc (skipped, with the reason, where it is missing)."""
+    if shutil.which("pandoc") is None:
+        pytest.skip("pandoc is not installed: `make setup` installs it when run as root "
+                    "(apt-get install pandoc)")  # fmt: skip
+    out = folder / f"{page.stem}{suffix}"
+    subprocess.run(["pandoc", str(page), "-o", str(out)], check=True, timeout=120)
+    return out
+
+
+def test_a_word_file_keeps_its_headings_and_reads_tables_as_rows(tmp_path: Path) -> None:
+    page = DOCS / "ingesting.md"
+    [word] = load(converted(page, tmp_path, ".docx"), source="w")
+    [markdown] = load(page, source="m")
+    assert [title for _, title in word.sections] == [title for _, title in markdown.sections]
+    for offset, title in word.sections:  # each section starts at its heading's text
+        assert word.text[offset:].startswith(title.split(" > ")[-1])
+    assert "type: PDF; extensions: .pdf; how it is read: the text layer of each page" in word.text
+    assert "| type |" not in word.text and "---" not in word.text
+
+
+def test_a_question_retrieves_the_word_files_section(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    converted(DOCS / "ingesting.md", folder, ".docx")
+    index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
+    report = Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="office")
+    assert (report.files_ok, report.files_failed) == (1, 0)
+    [(chunk, _)] = index.keyword_query("office", "Does pypdf keep page numbers?", 1)
+    assert "type: PDF; extensions: .pdf" in chunk.text
+    # The section where the chunk starts: the table's, or the one before it when the chunk
+    # takes in its heading.
+    section = chunk.metadata["section"]
+    assert section == "Ingesting documents > File types" or (
+        section == "Ingesting documents" and "\n\nFile types\n\n" in chunk.text
+    )
+
+
+def test_broken_word_files_say_why(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.docx"
+    cut.write_bytes(b"PK\x03\x04" + b"\x00" * 64)  # a zip's first bytes, then nothing
+    with pytest.raises(LoadError, match="not a Word file"):
+        load(cut)
+    other = tmp_path / "other.docx"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("notes.txt", "a zip, but not a Word document")
+    with pytest.raises(LoadError, match="not a readable Word file"):
+        load(other)
+
+
+def test_tables_read_as_header_value_rows() -> None:
+    rows = [["name", "port", ""], ["api", "8000", ""], ["", "", ""], ["chat", "", "x"]]
+    assert table_text(rows) == "name: api; port: 8000\nname: chat; x"
+    assert table_text([["only", "row"]]) == "only | row"
+
+
+def test_a_zip_bomb_named_docx_costs_its_own_file_only(tmp_path: Path) -> None:
+    real = converted(DOCS / "ingesting.md", tmp_path, ".docx")
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(real) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            if item.filename != "word/document.xml":
+                out.writestr(item, source.read(item))
+        with out.open("word/document.xml", "w") as document:  # 400 MB of empty paragraphs
+            document.write(b'<w:document xmlns:w="http://schemas.openxmlformats.org/'
+                           b'wordprocessingml/2006/main"><w:body>')  # fmt: skip
+            for _ in range(400):
+                document.write(b"<w:p/>" * 174_763)
+            document.write(b"</w:body></w:document>")
+    assert bomb.stat().st_size < 2_000_000
+    with pytest.raises(LoadError, match="more than 256 MB"):
+        run_isolated(load_docx, bomb, source="b", timeout_s=60, memory_mb=256)
+    assert load(real)  # the real file beside it still reads
