@@ -20,7 +20,7 @@ from ingest.loaders import (
     load_rst,
     load_text,
 )
-from ingest.office import load_docx
+from ingest.office import load_docx, load_pptx
 
 Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
 
@@ -42,6 +42,7 @@ HTML = Format("html", load_html)
 FAQ = Format("faq", load_faq_file)
 PDF = Format("pdf", load_pdf, isolated=True)
 DOCX = Format("docx", load_docx, isolated=True)
+PPTX = Format("pptx", load_pptx, isolated=True)
 
 FORMATS: dict[str, Format] = {
     ".txt": TEXT, ".text": TEXT,
@@ -51,6 +52,7 @@ FORMATS: dict[str, Format] = {
     ".jsonl": FAQ, ".csv": FAQ,
     ".pdf": PDF,
     ".docx": DOCX,
+    ".pptx": PPTX,
 }  # fmt: skip
 # `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
 INNER_FORMATS = (RST, MARKDOWN)

@@ -1,11 +1,12 @@
-"""Office documents: Word (.docx) through python-docx, read in the isolated worker (a .docx is a
-zip a hostile file can bloat). Headings become sections, tables readable rows."""
+"""Office documents, read in the isolated worker (each is a zip a hostile file can bloat): Word
+(.docx, python-docx) with headings as sections; PowerPoint (.pptx, python-pptx) one page per
+slide with its title and speaker notes. Tables become readable rows."""
 
 from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +36,63 @@ def load_docx(path: Path, *, source: str, password: str | None = None) -> list[P
     return [Page(source=source, number=None, text=text, sections=heading_paths(headings))]
 
 
+def load_pptx(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """A PowerPoint file: one page per slide that has text (numbered as in the deck), its
+    title as the section, its text frames and tables in order, then its speaker notes."""
+    deck = _open_pptx(path)
+    pages = []
+    for number, slide in enumerate(deck.slides, start=1):
+        title_shape = slide.shapes.title
+        title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
+        parts = [title] if title else []
+        parts += [text for text in _shape_texts(slide.shapes) if text and text != title]
+        if slide.has_notes_slide:
+            notes = slide.notes_slide.notes_text_frame
+            if notes is not None and notes.text.strip():
+                parts.append(f"Notes: {notes.text.strip()}")
+        text = normalize_text("\n\n".join(parts)).strip()
+        if text:
+            sections = ((0, title),) if title else ()
+            pages.append(Page(source=source, number=number, text=text, sections=sections))
+    return pages
+
+
+def _shape_texts(shapes: Any) -> Iterator[str]:
+    """The text of each shape with text (a group's shapes in turn), tables as rows."""
+    for shape in shapes:
+        if getattr(shape, "shapes", None) is not None:  # a group
+            yield from _shape_texts(shape.shapes)
+        elif getattr(shape, "has_table", False):
+            yield table_text([[" ".join(c.text.split()) for c in row.cells]
+                              for row in shape.table.rows])  # fmt: skip
+        elif getattr(shape, "has_text_frame", False):
+            yield shape.text_frame.text.strip()
+
+
+def _open_pptx(path: Path) -> Any:
+    import pptx
+    from pptx.exc import PackageNotFoundError
+
+    return _open(path, pptx.Presentation, PackageNotFoundError, "PowerPoint", ".ppt", ".pptx")
+
+
 def _open_docx(path: Path) -> Any:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    return _open(path, docx.Document, PackageNotFoundError, "Word", ".doc", ".docx")
+
+
+def _open(path: Path, opener: Callable[[str], Any], missing: type[Exception], kind: str,
+          old: str, new: str) -> Any:  # fmt: skip
+    """The document `opener` reads, or a LoadError that says what the file is instead."""
     if not zipfile.is_zipfile(path):
-        raise LoadError("not a Word file: a .docx is a zip archive and this is not one "
-                        "(an old binary .doc? save it as .docx)")  # fmt: skip
+        raise LoadError(f"not a {kind} file: a {new} is a zip archive and this is not one "
+                        f"(an old binary {old}? save it as {new})")  # fmt: skip
     try:
-        return docx.Document(str(path))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise LoadError(f"not a readable Word file: {error}") from error
+        return opener(str(path))
+    except (missing, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise LoadError(f"not a readable {kind} file: {error}") from error
 
 
 def _blocks(document: Any) -> Iterator[tuple[int | None, str]]:

@@ -21,13 +21,13 @@ from tests.fakes import FakeEmbedder
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def converted(page: Path, folder: Path, suffix: str) -> Path:
+def converted(page: Path, folder: Path, suffix: str, *options: str) -> Path:
     """`page` of docs/ converted by pandoc (skipped, with the reason, where it is missing)."""
     if shutil.which("pandoc") is None:
         pytest.skip("pandoc is not installed: `make setup` installs it when run as root "
                     "(apt-get install pandoc)")  # fmt: skip
     out = folder / f"{page.stem}{suffix}"
-    subprocess.run(["pandoc", str(page), "-o", str(out)], check=True, timeout=120)
+    subprocess.run(["pandoc", str(page), *options, "-o", str(out)], check=True, timeout=120)
     return out
 
 
@@ -94,3 +94,36 @@ def test_a_zip_bomb_named_docx_costs_its_own_file_only(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="more than 256 MB"):
         run_isolated(load_docx, bomb, source="b", timeout_s=60, memory_mb=256)
     assert load(real)  # the real file beside it still reads
+
+
+def test_a_deck_is_a_page_per_slide_with_its_title_and_notes(tmp_path: Path) -> None:
+    deck = converted(DOCS / "ingesting.md", tmp_path, ".pptx", "--slide-level=2")
+    slides = load(deck, source="d")
+    titled = {page.sections[0][1]: page for page in slides if page.sections}
+    assert {"File types", "Chunks", "Deleting"} <= set(titled)
+    assert [p.number for p in slides] == sorted(p.number for p in slides)  # the deck's order
+    types = titled["File types"]
+    assert types.text.startswith("File types\n\n")
+    assert "type: PDF; extensions: .pdf; how it is read: the text layer" in types.text
+    talk = tmp_path / "talk.md"
+    talk.write_text("# Launch\n\nShip on Friday.\n\n::: notes\nMention the rollback plan.\n:::\n")
+    [launch] = load(converted(talk, tmp_path, ".pptx"), source="t")
+    assert launch.number == 1 and launch.sections == ((0, "Launch"),)
+    assert launch.text == "Launch\n\nShip on Friday.\n\nNotes: Mention the rollback plan."
+
+
+def test_a_question_finds_the_slide_it_is_answered_on(tmp_path: Path) -> None:
+    folder = tmp_path / "decks"
+    folder.mkdir()
+    deck = converted(DOCS / "ingesting.md", folder, ".pptx", "--slide-level=2")
+    index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
+    Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="decks")
+    [(chunk, _)] = index.keyword_query("decks", "Does pypdf keep page numbers?", 1)
+    [slide] = [p for p in load(deck) if p.sections and p.sections[0][1] == "File types"]
+    assert chunk.page == slide.number and chunk.metadata["section"] == "File types"
+
+
+def test_broken_decks_say_why(tmp_path: Path) -> None:
+    (tmp_path / "old.pptx").write_bytes(b"\xd0\xcf\x11\xe0 an OLE2 .ppt renamed")
+    with pytest.raises(LoadError, match=r"not a PowerPoint file.*\.ppt\?"):
+        load(tmp_path / "old.pptx")
