@@ -21,6 +21,7 @@ from ingest.loaders import (
     load_text,
 )
 from ingest.office import load_docx, load_pptx
+from ingest.sheets import load_csv, load_xlsx
 
 Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
 
@@ -43,16 +44,19 @@ FAQ = Format("faq", load_faq_file)
 PDF = Format("pdf", load_pdf, isolated=True)
 DOCX = Format("docx", load_docx, isolated=True)
 PPTX = Format("pptx", load_pptx, isolated=True)
+XLSX = Format("xlsx", load_xlsx, isolated=True)
+CSV = Format("csv", load_csv)  # a FAQ file when its header has a question and an answer
 
 FORMATS: dict[str, Format] = {
     ".txt": TEXT, ".text": TEXT,
     ".md": MARKDOWN, ".markdown": MARKDOWN,
     ".rst": RST, ".rest": RST,
     ".html": HTML, ".htm": HTML, ".xhtml": HTML,
-    ".jsonl": FAQ, ".csv": FAQ,
+    ".jsonl": FAQ, ".csv": CSV,
     ".pdf": PDF,
     ".docx": DOCX,
     ".pptx": PPTX,
+    ".xlsx": XLSX,
 }  # fmt: skip
 # `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
 INNER_FORMATS = (RST, MARKDOWN)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ingest.cleaning import normalize_text
 from ingest.loaders import LoadError, Page
+from ingest.sheets import table_text
 from ingest.structure import heading_paths
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
@@ -122,18 +123,3 @@ def _cells(table: Any) -> list[list[str]]:
             cells.append(" ".join(cell.text.split()))
         rows.append(cells)
     return rows
-
-
-def table_text(rows: Sequence[Sequence[str]]) -> str:
-    """A table as lines a reader (and a retriever) understands alone: each row after the
-    header as "header: value; header: value"; a one-row table as its cells."""
-    rows = [row for row in rows if any(cell for cell in row)]
-    if len(rows) < 2:
-        return " | ".join(cell for row in rows for cell in row if cell)
-    header, *body = rows
-    lines = []
-    for row in body:
-        pairs = [f"{name}: {value}" if name else value
-                 for name, value in zip(header, row, strict=False) if value]  # fmt: skip
-        lines.append("; ".join(pairs))
-    return "\n".join(lines)

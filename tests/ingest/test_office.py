@@ -12,8 +12,9 @@ import pytest
 from ingest.formats import load
 from ingest.isolation import run_isolated
 from ingest.loaders import LoadError
-from ingest.office import load_docx, table_text
+from ingest.office import load_docx
 from ingest.pipeline import Ingestor
+from ingest.sheets import table_text
 from retrieval.chroma import open_chroma_client
 from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder
