@@ -20,7 +20,7 @@ from ingest.loaders import (
     load_rst,
     load_text,
 )
-from ingest.office import load_docx, load_pptx
+from ingest.office import load_docx, load_epub, load_pptx
 from ingest.sheets import load_csv, load_xlsx
 
 Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
@@ -45,6 +45,7 @@ PDF = Format("pdf", load_pdf, isolated=True)
 DOCX = Format("docx", load_docx, isolated=True)
 PPTX = Format("pptx", load_pptx, isolated=True)
 XLSX = Format("xlsx", load_xlsx, isolated=True)
+EPUB = Format("epub", load_epub, isolated=True)
 CSV = Format("csv", load_csv)  # a FAQ file when its header has a question and an answer
 
 FORMATS: dict[str, Format] = {
@@ -57,6 +58,7 @@ FORMATS: dict[str, Format] = {
     ".docx": DOCX,
     ".pptx": PPTX,
     ".xlsx": XLSX,
+    ".epub": EPUB,
 }  # fmt: skip
 # `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
 INNER_FORMATS = (RST, MARKDOWN)

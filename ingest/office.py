@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ingest.cleaning import normalize_text
-from ingest.loaders import LoadError, Page
+from ingest.loaders import LoadError, Page, decode
 from ingest.sheets import table_text
-from ingest.structure import heading_paths
+from ingest.structure import heading_paths, html_text
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
@@ -88,7 +88,8 @@ def _open(path: Path, opener: Callable[[str], Any], missing: type[Exception], ki
           old: str, new: str) -> Any:  # fmt: skip
     """The document `opener` reads, or a LoadError that says what the file is instead."""
     if not zipfile.is_zipfile(path):
-        raise LoadError(f"not a {kind} file: a {new} is a zip archive and this is not one "
+        article = "an" if kind[0] in "AEIOU" else "a"
+        raise LoadError(f"not {article} {kind} file: a {new} is a zip archive and this is not one "
                         f"(an old binary {old}? save it as {new})")  # fmt: skip
     try:
         return opener(str(path))
@@ -123,3 +124,51 @@ def _cells(table: Any) -> list[list[str]]:
             cells.append(" ".join(cell.text.split()))
         rows.append(cells)
     return rows
+
+
+def load_epub(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+    """An e-book as one page: its chapters in reading order, each chapter's headings (or, for
+    a chapter without one, its title in the table of contents) as sections."""
+    book = _open_epub(path)
+    titles = _toc_titles(book.toc)
+    parts: list[str] = []
+    sections: list[tuple[int, str]] = []
+    offset = 0
+    for idref, _ in book.spine:
+        item = book.get_item_with_id(idref)
+        if item is None or item.get_type() != _EPUB_DOCUMENT:
+            continue
+        text, found = html_text(decode(item.get_content(), html=True))
+        text = normalize_text(text).strip()
+        if not text:
+            continue
+        title = titles.get(item.get_name())
+        if not found and title:
+            found = ((0, title),)
+        sections += [(offset + at, name) for at, name in found]
+        parts.append(text)
+        offset += len(text) + 2
+    return [Page(source=source, number=None, text="\n\n".join(parts), sections=tuple(sections))]
+
+
+_EPUB_DOCUMENT = 9  # ebooklib.ITEM_DOCUMENT, without importing ebooklib at module load
+
+
+def _toc_titles(toc: Any) -> dict[str, str]:
+    """File name -> title, from a table of contents of links and nested sections."""
+    titles: dict[str, str] = {}
+    for entry in toc:
+        if isinstance(entry, tuple | list):
+            titles |= _toc_titles(entry[1]) | _toc_titles([entry[0]])
+        elif getattr(entry, "href", None) and getattr(entry, "title", None):
+            titles.setdefault(str(entry.href).split("#")[0], str(entry.title))
+    return titles
+
+
+def _open_epub(path: Path) -> Any:
+    from ebooklib import epub
+
+    def read(name: str) -> Any:
+        return epub.read_epub(name, options={"ignore_ncx": True})
+
+    return _open(path, read, epub.EpubException, "EPUB", ".mobi", ".epub")

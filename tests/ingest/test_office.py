@@ -128,3 +128,28 @@ def test_broken_decks_say_why(tmp_path: Path) -> None:
     (tmp_path / "old.pptx").write_bytes(b"\xd0\xcf\x11\xe0 an OLE2 .ppt renamed")
     with pytest.raises(LoadError, match=r"not a PowerPoint file.*\.ppt\?"):
         load(tmp_path / "old.pptx")
+
+
+def test_an_e_book_reads_its_chapters_in_order_with_their_headings(tmp_path: Path) -> None:
+    chapters = [DOCS / "ingesting.md", DOCS / "asking.md"]
+    book = tmp_path / "guide.epub"
+    converted(chapters[0], tmp_path, ".epub")  # pandoc is there: make the two-chapter book
+    subprocess.run(["pandoc", *map(str, chapters), "--metadata", "title=Guide", "-o", str(book)],
+                   check=True, timeout=120)  # fmt: skip
+    [page] = load(book, source="g")
+    titles = [title for _, title in page.sections]
+    expected = [title for chapter in chapters for _, title in load(chapter)[0].sections]
+    assert titles == ["Guide", *expected]  # the title page, then each chapter's headings
+    for offset, title in page.sections:
+        assert page.text[offset:].startswith(title.split(" > ")[-1])
+    assert page.text.index("Ingesting documents") < page.text.index("Asking questions")
+
+
+def test_broken_e_books_say_why(tmp_path: Path) -> None:
+    (tmp_path / "cut.epub").write_bytes(b"PK\x03\x04")
+    with pytest.raises(LoadError, match="not an EPUB file"):
+        load(tmp_path / "cut.epub")
+    with zipfile.ZipFile(tmp_path / "empty.epub", "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip")
+    with pytest.raises(LoadError, match="not a readable EPUB file"):
+        load(tmp_path / "empty.epub")
