@@ -21,6 +21,7 @@ from ingest.loaders import (
     load_text,
 )
 from ingest.office import load_docx, load_epub, load_pptx
+from ingest.opendocument import load_odt
 from ingest.sheets import load_csv, load_xlsx
 
 Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
@@ -46,6 +47,7 @@ DOCX = Format("docx", load_docx, isolated=True)
 PPTX = Format("pptx", load_pptx, isolated=True)
 XLSX = Format("xlsx", load_xlsx, isolated=True)
 EPUB = Format("epub", load_epub, isolated=True)
+ODT = Format("odt", load_odt, isolated=True)
 CSV = Format("csv", load_csv)  # a FAQ file when its header has a question and an answer
 
 FORMATS: dict[str, Format] = {
@@ -59,6 +61,7 @@ FORMATS: dict[str, Format] = {
     ".pptx": PPTX,
     ".xlsx": XLSX,
     ".epub": EPUB,
+    ".odt": ODT,
 }  # fmt: skip
 # `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
 INNER_FORMATS = (RST, MARKDOWN)

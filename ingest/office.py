@@ -13,7 +13,7 @@ from typing import Any
 from ingest.cleaning import normalize_text
 from ingest.loaders import LoadError, Page, decode
 from ingest.sheets import table_text
-from ingest.structure import heading_paths, html_text
+from ingest.structure import html_text, join_blocks
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
@@ -21,20 +21,8 @@ _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 def load_docx(path: Path, *, source: str, password: str | None = None) -> list[Page]:
     """A Word file as one page: its paragraphs and tables in document order, its headings
     (styles "Title", "Heading 1" ...) as sections."""
-    document = _open_docx(path)
-    blocks: list[str] = []
-    headings: list[tuple[int, int, str]] = []
-    offset = 0
-    for level, raw in _blocks(document):
-        text = normalize_text(raw).strip()
-        if not text:
-            continue
-        if level is not None:
-            headings.append((offset, level, " ".join(text.split())))
-        blocks.append(text)
-        offset += len(text) + 2  # the blank line that joins blocks
-    text = "\n\n".join(blocks)
-    return [Page(source=source, number=None, text=text, sections=heading_paths(headings))]
+    text, sections = join_blocks(_blocks(_open_docx(path)))
+    return [Page(source=source, number=None, text=text, sections=sections)]
 
 
 def load_pptx(path: Path, *, source: str, password: str | None = None) -> list[Page]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from html.parser import HTMLParser
+
+from ingest.cleaning import normalize_text
 
 Sections = tuple[tuple[int, str], ...]
 
@@ -23,6 +26,23 @@ def heading_paths(headings: list[tuple[int, int, str]]) -> Sections:
         stack.append((level, title))
         result.append((offset, " > ".join(t for _, t in stack)))
     return tuple(result)
+
+
+def join_blocks(blocks: Iterable[tuple[int | None, str]]) -> tuple[str, Sections]:
+    """Blocks of a document (heading level or None, text), normalised and joined by blank
+    lines, with the headings' paths at their offsets; empty blocks left out."""
+    parts: list[str] = []
+    headings: list[tuple[int, int, str]] = []
+    offset = 0
+    for level, raw in blocks:
+        text = normalize_text(raw).strip()
+        if not text:
+            continue
+        if level is not None:
+            headings.append((offset, level, " ".join(text.split())))
+        parts.append(text)
+        offset += len(text) + 2  # the blank line that joins blocks
+    return "\n\n".join(parts), heading_paths(headings)
 
 
 def markdown_sections(text: str) -> Sections:

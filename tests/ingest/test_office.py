@@ -1,4 +1,5 @@
-"""Office files made by real tools (Debian's pandoc), read by ingest.office."""
+"""Office files made by real tools (Debian's pandoc), read by ingest.office and
+ingest.opendocument."""
 
 from __future__ import annotations
 
@@ -32,9 +33,12 @@ def converted(page: Path, folder: Path, suffix: str, *options: str) -> Path:
     return out
 
 
-def test_a_word_file_keeps_its_headings_and_reads_tables_as_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".docx", ".odt"])
+def test_a_text_document_keeps_its_headings_and_reads_tables_as_rows(
+    tmp_path: Path, suffix: str
+) -> None:
     page = DOCS / "ingesting.md"
-    [word] = load(converted(page, tmp_path, ".docx"), source="w")
+    [word] = load(converted(page, tmp_path, suffix), source="w")
     [markdown] = load(page, source="m")
     assert [title for _, title in word.sections] == [title for _, title in markdown.sections]
     for offset, title in word.sections:  # each section starts at its heading's text
@@ -43,10 +47,11 @@ def test_a_word_file_keeps_its_headings_and_reads_tables_as_rows(tmp_path: Path)
     assert "| type |" not in word.text and "---" not in word.text
 
 
-def test_a_question_retrieves_the_word_files_section(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".docx", ".odt"])
+def test_a_question_retrieves_the_text_documents_section(tmp_path: Path, suffix: str) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
-    converted(DOCS / "ingesting.md", folder, ".docx")
+    converted(DOCS / "ingesting.md", folder, suffix)
     index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
     report = Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="office")
     assert (report.files_ok, report.files_failed) == (1, 0)
@@ -58,18 +63,6 @@ def test_a_question_retrieves_the_word_files_section(tmp_path: Path) -> None:
     assert section == "Ingesting documents > File types" or (
         section == "Ingesting documents" and "\n\nFile types\n\n" in chunk.text
     )
-
-
-def test_broken_word_files_say_why(tmp_path: Path) -> None:
-    cut = tmp_path / "cut.docx"
-    cut.write_bytes(b"PK\x03\x04" + b"\x00" * 64)  # a zip's first bytes, then nothing
-    with pytest.raises(LoadError, match="not a Word file"):
-        load(cut)
-    other = tmp_path / "other.docx"
-    with zipfile.ZipFile(other, "w") as archive:
-        archive.writestr("notes.txt", "a zip, but not a Word document")
-    with pytest.raises(LoadError, match="not a readable Word file"):
-        load(other)
 
 
 def test_tables_read_as_header_value_rows() -> None:
@@ -124,12 +117,6 @@ def test_a_question_finds_the_slide_it_is_answered_on(tmp_path: Path) -> None:
     assert chunk.page == slide.number and chunk.metadata["section"] == "File types"
 
 
-def test_broken_decks_say_why(tmp_path: Path) -> None:
-    (tmp_path / "old.pptx").write_bytes(b"\xd0\xcf\x11\xe0 an OLE2 .ppt renamed")
-    with pytest.raises(LoadError, match=r"not a PowerPoint file.*\.ppt\?"):
-        load(tmp_path / "old.pptx")
-
-
 def test_an_e_book_reads_its_chapters_in_order_with_their_headings(tmp_path: Path) -> None:
     chapters = [DOCS / "ingesting.md", DOCS / "asking.md"]
     book = tmp_path / "guide.epub"
@@ -145,11 +132,31 @@ def test_an_e_book_reads_its_chapters_in_order_with_their_headings(tmp_path: Pat
     assert page.text.index("Ingesting documents") < page.text.index("Asking questions")
 
 
-def test_broken_e_books_say_why(tmp_path: Path) -> None:
-    (tmp_path / "cut.epub").write_bytes(b"PK\x03\x04")
-    with pytest.raises(LoadError, match="not an EPUB file"):
-        load(tmp_path / "cut.epub")
-    with zipfile.ZipFile(tmp_path / "empty.epub", "w") as archive:
-        archive.writestr("mimetype", "application/epub+zip")
-    with pytest.raises(LoadError, match="not a readable EPUB file"):
-        load(tmp_path / "empty.epub")
+_ODF = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+BROKEN: list[tuple[str, bytes | dict[str, str], str]] = [
+    ("cut.docx", b"PK\x03\x04" + b"\x00" * 64, "not a Word file"),  # a zip's first bytes only
+    ("other.docx", {"notes.txt": "a zip, but no Word document"}, "not a readable Word file"),
+    ("old.pptx", b"\xd0\xcf\x11\xe0 an OLE2 .ppt renamed", r"not a PowerPoint file.*\.ppt\?"),
+    ("old.odt", b"\xd0\xcf\x11\xe0 a .doc renamed", "not an OpenDocument file"),
+    ("sheet.odt", {"content.xml": f'<office:document-content xmlns:office="{_ODF}"><office:body>'
+                   "<office:spreadsheet/></office:body></office:document-content>"},
+     "has no text body"),
+    ("cut.odt", {"content.xml": "<office:document-content"}, "not a readable OpenDocument file"),
+    ("cut.epub", b"PK\x03\x04", "not an EPUB file"),
+    ("empty.epub", {"mimetype": "application/epub+zip"}, "not a readable EPUB file"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BROKEN)
+def test_broken_files_say_why(
+    tmp_path: Path, name: str, content: bytes | dict[str, str], message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            for member, text in content.items():
+                archive.writestr(member, text)
+    with pytest.raises(LoadError, match=message):
+        load(path)
