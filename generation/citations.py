@@ -84,7 +84,8 @@ class CitationCheck:
 def _citation(n: int, hit: ScoredChunk, score: float | None) -> Citation:
     chunk = hit.chunk
     return Citation(n=n, source=chunk.source, page=chunk.page, chunk_id=chunk.id,
-                    text=chunk.text, score=hit.score, support=score, start=chunk.start)  # fmt: skip
+                    text=chunk.text, score=hit.score, support=score, start=chunk.start,
+                    location=chunk.location)  # fmt: skip
 
 
 def check_citations(

@@ -39,6 +39,7 @@ class Citation:
     score: float
     support: float | None = None
     start: int = 0  # character offset of the chunk in its page
+    location: str = ""  # for a reader: "page 3 · Install", "slide 4", "sheet Prices, rows 2-9"
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of a citation."""
@@ -46,6 +47,7 @@ class Citation:
             "n": self.n,
             "source": self.source,
             "page": self.page,
+            "location": self.location,
             "start": self.start,
             "chunk_id": self.chunk_id,
             "text": self.text,

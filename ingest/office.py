@@ -42,7 +42,8 @@ def load_pptx(path: Path, *, source: str, password: str | None = None) -> list[P
         text = normalize_text("\n\n".join(parts)).strip()
         if text:
             sections = ((0, title),) if title else ()
-            pages.append(Page(source=source, number=number, text=text, sections=sections))
+            pages.append(Page(source=source, number=number, text=text, sections=sections,
+                              metadata={"slide": number}))  # fmt: skip
     return pages
 
 

@@ -43,6 +43,22 @@ class Chunk:
     version: str = ""
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
+    @property
+    def location(self) -> str:
+        """Where the chunk is, for a reader: "page 3 · Install > Linux", "slide 4 · Pricing",
+        "sheet Prices, rows 12-24" (from its page and the metadata its loader set)."""
+        meta = self.metadata
+        if meta.get("sheet"):
+            return f"sheet {meta['sheet']}, rows {meta.get('rows', '?')}"
+        parts = []
+        if meta.get("slide"):
+            parts.append(f"slide {meta['slide']}")
+        elif self.page is not None:
+            parts.append(f"page {self.page}")
+        if meta.get("section"):
+            parts.append(str(meta["section"]))
+        return " · ".join(parts)
+
     @staticmethod
     def make_id(source: str, version: str, page: int | None, start: int, text: str) -> str:
         """The content hash that identifies a chunk: same document version, place and text."""
@@ -75,6 +91,7 @@ class ScoredChunk:
             "page": chunk.page,
             "start": chunk.start,
             "section": chunk.metadata.get("section"),
+            "location": chunk.location,
             "text": chunk.text,
             "score": round(self.score, 4),
             "details": {k: round(v, 4) for k, v in self.details.items()},

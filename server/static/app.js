@@ -35,7 +35,7 @@ function showSources(turn, data) {
   for (const c of data.citations) {
     const item = el("div", unsupported.has(c.n) ? "source unsupported" : "source");
     const name = c.source.split("/").pop();
-    const where = c.page ? `${name}, page ${c.page}` : name;
+    const where = c.location ? `${name}, ${c.location}` : c.page ? `${name}, page ${c.page}` : name;
     const flag = unsupported.has(c.n) ? " (does not support the sentence citing it)" : "";
     item.appendChild(el("div", "where", `[${c.n}] ${where}${flag}`));
     item.appendChild(el("div", "text", c.text));

@@ -101,3 +101,17 @@ def test_no_sources_no_citations() -> None:
 def test_answer_support_over_all_sources() -> None:
     assert answer_support("Port 8080; backups nightly.", HITS) == 1.0
     assert answer_support("Bananas are yellow.", HITS) == 0.0
+
+
+def test_a_citation_says_where_its_chunk_is() -> None:
+    def cited(page: int | None, **metadata: str | int) -> str:
+        chunk = Chunk(id="c", text="Port 8000.", source="/d", page=page, metadata=metadata)
+        [citation] = check_citations("Port 8000 [1].", [ScoredChunk(chunk, 0.5)]).citations
+        assert citation.to_dict()["location"] == citation.location
+        return citation.location
+
+    assert cited(3, section="Install > Linux") == "page 3 · Install > Linux"
+    assert cited(None, section="Install") == "Install"
+    assert cited(4, slide=4, section="Pricing") == "slide 4 · Pricing"
+    assert cited(None, sheet="Prices", rows="12-24", section="Prices") == "sheet Prices, rows 12-24"
+    assert cited(None) == ""

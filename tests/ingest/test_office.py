@@ -115,6 +115,7 @@ def test_a_question_finds_the_slide_it_is_answered_on(tmp_path: Path) -> None:
     [(chunk, _)] = index.keyword_query("decks", "Does pypdf keep page numbers?", 1)
     [slide] = [p for p in load(deck) if p.sections and p.sections[0][1] == "File types"]
     assert chunk.page == slide.number and chunk.metadata["section"] == "File types"
+    assert chunk.location == f"slide {slide.number} · File types"
 
 
 def test_an_e_book_reads_its_chapters_in_order_with_their_headings(tmp_path: Path) -> None:

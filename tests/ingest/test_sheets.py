@@ -59,7 +59,7 @@ def test_a_question_finds_the_row_with_its_sheet_and_rows(tmp_path: Path) -> Non
     report = Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="sheets")
     assert (report.files_ok, report.files_failed) == (1, 0)
     [(chunk, _)] = index.keyword_query("sheets", "Which team has billing@example.com?", 1)
-    assert chunk.metadata["sheet"] == "Contacts" and chunk.metadata["rows"] == "3-3"
+    assert chunk.location == "sheet Contacts, rows 3-3"
     [(chunk, _)] = index.keyword_query("sheets", "monthly price of plan-37", 1)
     first, last = map(int, str(chunk.metadata["rows"]).split("-"))
     assert "plan: plan-37;" in chunk.text and first <= 38 <= last
