@@ -74,11 +74,12 @@ def _first_paragraph(rst: str, words: int = 60) -> str:
 
 
 def python_faq(data: Path, limit: int | None) -> AnswerSet:
-    """The Python FAQ questions (a seeded sample of `limit`); gold: the entry's first paragraph."""
+    """The Python FAQ questions (a seeded sample of `limit`, at most all but the three kept
+    for few-shot examples); gold: the entry's first paragraph."""
     root = data / "python311_docs"
     rows = [json.loads(line) for line in (root / "python_faq_qa.jsonl").read_text().splitlines()]
     rng = random.Random(2026)
-    chosen = rng.sample(rows, min(limit, len(rows))) if limit else rows
+    chosen = rng.sample(rows, min(limit or len(rows), len(rows) - 3))
     rest = [r for r in rows if r not in chosen]
     examples = [Example(r["question"], _first_paragraph(r["answer_rst"], 40))
                 for r in rng.sample(rest, 3)]  # fmt: skip

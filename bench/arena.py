@@ -111,7 +111,7 @@ def run_arena(
     """Train on the train split within `budget_minutes` (30), compare every mode on `limit`
     test questions (150; 6 quick), then extractive, rag and finetuned_rag on `ood_limit`
     ClapNQ answerable + as many unanswerable questions and as many Python FAQ ones (at most
-    175) (300; 3 quick)."""
+    172) (300; 3 quick)."""
     limit = limit or (6 if quick else 150)
     with _workspace(work) as space:
         home = space / "home"

@@ -84,7 +84,7 @@ def out_of_domain(
             metrics[f"clapnq_{mode}_{key}"] = row[key]
     metrics["clapnq_questions"] = len(clapnq)
 
-    faq = python_faq(data, min(per_set, 175))
+    faq = python_faq(data, per_set)  # at most 172: three are few-shot examples
     services.ingestor.ingest(faq.paths, collection="python_faq")
     questions = [Question(item.question, item.gold) for item in faq.items]
     report = _compare(services, "python_faq", questions, asker, folder, setting,
