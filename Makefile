@@ -10,9 +10,9 @@ HOST_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:
 
 setup: $(STAMP) system-packages
 
-# Debian tools the office-format loaders' tests convert files with (command:package), installed
-# when run as root; otherwise a message, and the tests that need them skip with the reason.
-DEBIAN_TOOLS := pandoc:pandoc
+# Debian tools (command:package): Tesseract for OCR; pandoc and pdftoppm make the test files.
+# Installed when run as root; otherwise a message, and the tests that need them skip with the reason.
+DEBIAN_TOOLS := pandoc:pandoc tesseract:tesseract-ocr pdftoppm:poppler-utils
 system-packages:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \

@@ -16,10 +16,10 @@ from ingest.loaders import (
     load_faq_file,
     load_html,
     load_markdown,
-    load_pdf,
     load_rst,
     load_text,
 )
+from ingest.ocr import load_image, load_pdf
 from ingest.office import load_docx, load_epub, load_pptx
 from ingest.opendocument import load_odt
 from ingest.sheets import load_csv, load_xlsx
@@ -29,12 +29,14 @@ Loader = Callable[..., list[Page]]  # (path, *, source, password=None) -> pages
 
 @dataclass(frozen=True)
 class Format:
-    """A file format: its name, its loader, and whether to parse it in an isolated process
-    (binary formats whose parsers a hostile file can hang, bloat or crash)."""
+    """A file format: its name, its loader, whether to parse it in an isolated process
+    (binary formats whose parsers a hostile file can hang, bloat or crash), and whether its
+    loader reads text by OCR (it then takes `ocr_languages`)."""
 
     name: str
     load: Loader
     isolated: bool = False
+    ocr: bool = False
 
 
 TEXT = Format("text", load_text)
@@ -42,7 +44,8 @@ MARKDOWN = Format("markdown", load_markdown)
 RST = Format("rst", load_rst)
 HTML = Format("html", load_html)
 FAQ = Format("faq", load_faq_file)
-PDF = Format("pdf", load_pdf, isolated=True)
+PDF = Format("pdf", load_pdf, isolated=True, ocr=True)
+IMAGE = Format("image", load_image, isolated=True, ocr=True)
 DOCX = Format("docx", load_docx, isolated=True)
 PPTX = Format("pptx", load_pptx, isolated=True)
 XLSX = Format("xlsx", load_xlsx, isolated=True)
@@ -62,6 +65,7 @@ FORMATS: dict[str, Format] = {
     ".xlsx": XLSX,
     ".epub": EPUB,
     ".odt": ODT,
+    ".png": IMAGE, ".jpg": IMAGE, ".jpeg": IMAGE, ".tif": IMAGE, ".tiff": IMAGE,
 }  # fmt: skip
 # `.rst.txt` and `.md.txt` (how Sphinx ships sources) name the inner format.
 INNER_FORMATS = (RST, MARKDOWN)
@@ -75,12 +79,17 @@ def file_format(path: Path) -> Format | None:
     return FORMATS.get(path.suffix.lower())
 
 
-def load(path: Path, *, source: str | None = None, password: str | None = None) -> list[Page]:
-    """Read a supported file into pages, here; raise LoadError with a reason otherwise."""
+def load(
+    path: Path, *, source: str | None = None, password: str | None = None,
+    ocr_languages: str | None = None,
+) -> list[Page]:  # fmt: skip
+    """Read a supported file into pages, here (with OCR in `ocr_languages` for the formats
+    that use it); raise LoadError with a reason otherwise."""
     found = file_format(path)
     if found is None:
         supported = ", ".join(sorted(FORMATS))
         raise LoadError(
             f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"
         )
-    return found.load(path, source=source or str(path), password=password)
+    options = {"ocr_languages": ocr_languages} if found.ocr else {}
+    return found.load(path, source=source or str(path), password=password, **options)

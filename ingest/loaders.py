@@ -18,6 +18,7 @@ from retrieval.types import MetadataValue
 
 logger = logging.getLogger(__name__)
 
+NO_TEXT_LAYER = "no text layer (a scanned or image-only PDF?)"
 QUESTION_FIELDS = ("question", "q", "query", "prompt", "title")
 ANSWER_FIELDS = ("answer", "a", "response", "reply", "body")
 
@@ -146,8 +147,11 @@ def load_faq(text: str, *, source: str, csv_format: bool) -> list[Page]:
     return pages
 
 
-def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Page]:
-    """Extract the text layer of each page of a PDF (pages are numbered from 1).
+def load_pdf(
+    path: Path, *, source: str, password: str | None = None, require_text: bool = True
+) -> list[Page]:
+    """Extract the text layer of each page of a PDF (pages are numbered from 1); with
+    `require_text` False, a PDF without any text layer gives its empty pages (for OCR).
 
     pypdf reads the file; when it cannot, or when its text runs words together (some
     typesetters place words without space characters), PDFium extracts the text instead.
@@ -167,8 +171,8 @@ def load_pdf(path: Path, *, source: str, password: str | None = None) -> list[Pa
         Page(source=source, number=i, text=normalize_text(text))
         for i, text in enumerate(texts, start=1)
     ]
-    if not any(p.text.strip() for p in pages):
-        raise LoadError("no text layer (a scanned or image-only PDF?); run OCR on it first")
+    if require_text and not any(p.text.strip() for p in pages):
+        raise LoadError(NO_TEXT_LAYER)
     return pages
 
 

@@ -44,6 +44,7 @@ class _Parsed:
     chunks: tuple[Chunk, ...] = ()
     unchanged: bool = False
     error: str | None = None
+    ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read
 
 
 def _ordered_map(
@@ -73,7 +74,12 @@ class Ingestor:
         pdf_memory_mb: int = 2048,
         parse_workers: int = 2,
         isolate_pdfs: bool = True,
+        ocr_languages: str | None = None,
+        ocr_timeout_s: float = 900.0,
     ) -> None:
+        # OCR (None: off) reads scanned PDF pages and images; such a file may take longer.
+        self._ocr_languages = ocr_languages
+        self._ocr_timeout_s = ocr_timeout_s
         self._index = index
         self._embedder = embedder
         self._chunk_size = chunk_size
@@ -158,11 +164,13 @@ class Ingestor:
 
     def _load(self, path: Path, source: str, password: str | None, pdfs: WorkerPool) -> list[Page]:
         found = file_format(path)
+        ocr = found is not None and found.ocr and self._ocr_languages is not None
         if found is not None and found.isolated and self._isolate_pdfs:
-            return pdfs.call(
-                found.load, path, source=source, password=password, timeout_s=self._pdf_timeout_s
-            )
-        return load(path, source=source, password=password)
+            options = {"ocr_languages": self._ocr_languages} if found.ocr else {}
+            timeout = max(self._pdf_timeout_s, self._ocr_timeout_s) if ocr else self._pdf_timeout_s
+            return pdfs.call(found.load, path, source=source, password=password,
+                             timeout_s=timeout, **options)  # fmt: skip
+        return load(path, source=source, password=password, ocr_languages=self._ocr_languages)
 
     def _parse(
         self,
@@ -191,7 +199,8 @@ class Ingestor:
         if not chunks:
             return _Parsed(path, source, content_hash, error="the file contains no text")
         unique = tuple({c.id: c for c in chunks}.values())
-        return _Parsed(path, source, content_hash, pages=len(pages), chunks=unique)
+        ocr = tuple(p.number or 1 for p in pages if p.metadata.get("ocr"))
+        return _Parsed(path, source, content_hash, pages=len(pages), chunks=unique, ocr_pages=ocr)
 
     def _store(
         self, parsed: _Parsed, collection: str, catalogue: Mapping[str, DocumentRecord]
@@ -213,7 +222,8 @@ class Ingestor:
             collection, [_record(parsed)], parsed.chunks, [vectors[c.text] for c in parsed.chunks]
         )
         logger.info("%s: %d chunks stored, %d removed", name, len(parsed.chunks), removed)
-        return FileResult(name, chunks_added=len(parsed.chunks), chunks_removed=removed)
+        return FileResult(name, chunks_added=len(parsed.chunks), chunks_removed=removed,
+                          ocr_pages=parsed.ocr_pages)  # fmt: skip
 
     def delete(self, collection: str, source: str) -> int:
         """Remove one document from a collection; returns the number of chunks removed."""

@@ -23,6 +23,7 @@ class FileResult:
     chunks_removed: int = 0
     unchanged: bool = False
     error: str | None = None
+    ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read (images: their frames)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class IngestReport:
     chunks_removed: int = 0
     errors: list[FileError] = field(default_factory=list)
     skipped: list[FileError] = field(default_factory=list)
+    ocr_pages: dict[str, tuple[int, ...]] = field(default_factory=dict)  # path -> pages
 
     def add(self, result: FileResult) -> None:
         """Count one file's result."""
@@ -47,6 +49,8 @@ class IngestReport:
         self.files_unchanged += result.unchanged
         self.chunks_added += result.chunks_added
         self.chunks_removed += result.chunks_removed
+        if result.ocr_pages:
+            self.ocr_pages[result.path] = result.ocr_pages
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape printed by `ragqa ingest --json` and returned over HTTP."""
@@ -59,6 +63,7 @@ class IngestReport:
             "errors": [{"path": e.path, "error": e.error} for e in self.errors],
             "files_skipped": len(self.skipped),
             "skipped": [{"path": e.path, "reason": e.error} for e in self.skipped],
+            "ocr_pages": {path: list(pages) for path, pages in self.ocr_pages.items()},
         }
 
 

@@ -56,6 +56,21 @@ class IngestSettings(BaseModel):
     parse_workers: int = Field(
         default=2, ge=1, le=64, description="Files parsed in parallel while others are embedded."
     )
+    ocr: Literal["auto", "off"] = Field(
+        default="auto",
+        description="Read scanned PDF pages and images (.png, .jpg, .tiff) by OCR with Tesseract: "
+        "`auto` when Debian's tesseract-ocr is installed (a file that needs it says so when it "
+        "is not), `off` never.",
+    )  # fmt: skip
+    ocr_languages: str = Field(
+        default="eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages for OCR, like `eng` or `eng+deu` (each needs its "
+        "tesseract-ocr-<lang> package).",
+    )  # fmt: skip
+    ocr_timeout_s: float = Field(
+        default=900.0, gt=0,
+        description="Wall-clock limit for one file read by OCR (a page takes seconds), in seconds.",
+    )  # fmt: skip
 
 
 class RetrievalSettings(BaseModel):

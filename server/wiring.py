@@ -16,6 +16,7 @@ from generation.local import HFGenerator
 from generation.prompts import TemplateLibrary
 from generation.rag import Rag
 from generation.remote import OpenAICompatibleGenerator
+from ingest.ocr import unavailable as ocr_unavailable
 from ingest.pipeline import Ingestor
 from retrieval.chroma import open_chroma_client
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
@@ -167,8 +168,20 @@ class Services:
                 pdf_timeout_s=i.pdf_timeout_s,
                 pdf_memory_mb=i.pdf_memory_mb,
                 parse_workers=i.parse_workers,
+                ocr_languages=self._ocr_languages(),
+                ocr_timeout_s=i.ocr_timeout_s,
             ),
         )
+
+    def _ocr_languages(self) -> str | None:
+        """The OCR languages, or None when OCR is off or Tesseract is missing (said once)."""
+        if self.settings.ingest.ocr == "off":
+            return None
+        missing = ocr_unavailable()
+        if missing:
+            logger.warning("%s", missing)
+            return None
+        return self.settings.ingest.ocr_languages
 
     @property
     def rag(self) -> Rag:

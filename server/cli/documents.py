@@ -101,6 +101,8 @@ def ingest(
             f"unchanged), {report.files_failed} failed; {report.chunks_added} chunks added, "
             f"{report.chunks_removed} removed."
         )
+        for path, pages in report.ocr_pages.items():
+            click.echo(f"  read by OCR: {path}, pages {', '.join(map(str, pages))}")
         for error in report.errors:
             click.echo(f"  failed {error.path}: {error.error}", err=True)
         if report.skipped:

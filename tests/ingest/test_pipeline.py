@@ -30,7 +30,7 @@ def write_docs(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "guide.md").write_text("# Guide\n\n" + "Ragqa answers questions. " * 80)
     (folder / "notes.txt").write_text("Install with make run. " * 60)
-    (folder / "image.png").write_bytes(b"\x89PNG")
+    (folder / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     (folder / ".hidden.txt").write_text("secret")
     (folder / "sub").mkdir(exist_ok=True)
     (folder / "sub" / "deep.rst").write_text("Deep\n====\n\nNested folders are read too.")
@@ -45,7 +45,7 @@ def test_folder_ingest_reports_files_chunks_and_catalogue(
     report = ingestor(index).ingest([docs], collection="docs")
     assert (report.files_ok, report.files_failed, report.files_unchanged) == (4, 0, 0)
     assert [(Path(s.path).name, s.error) for s in report.skipped] == [
-        ("image.png", "unsupported file type '.png'")
+        ("clip.mp4", "unsupported file type '.mp4'")
     ]
     assert report.chunks_added == index.count("docs") > 4
     catalogue = index.documents("docs")
