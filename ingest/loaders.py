@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,15 @@ def read_bytes(path: Path) -> bytes:
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def require_zip(path: Path, kind: str, suffix: str, hint: str) -> None:
+    """A LoadError unless `path` is a zip archive, as every Office, OpenDocument and EPUB
+    file is: "not a Word file: a .docx is a zip archive and this is not one (`hint`)"."""
+    if not zipfile.is_zipfile(path):
+        article = "an" if kind[0] in "AEIOU" else "a"
+        raise LoadError(f"not {article} {kind} file: a {suffix} is a zip archive and this is not "
+                        f"one ({hint})")  # fmt: skip
 
 
 def decode(raw: bytes, *, html: bool = False) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.cleaning import normalize_text
-from ingest.loaders import LoadError, Page, decode
+from ingest.loaders import LoadError, Page, decode, require_zip
 from ingest.sheets import table_text
 from ingest.structure import html_text, join_blocks
 
@@ -76,10 +76,7 @@ def _open_docx(path: Path) -> Any:
 def _open(path: Path, opener: Callable[[str], Any], missing: type[Exception], kind: str,
           old: str, new: str) -> Any:  # fmt: skip
     """The document `opener` reads, or a LoadError that says what the file is instead."""
-    if not zipfile.is_zipfile(path):
-        article = "an" if kind[0] in "AEIOU" else "a"
-        raise LoadError(f"not {article} {kind} file: a {new} is a zip archive and this is not one "
-                        f"(an old binary {old}? save it as {new})")  # fmt: skip
+    require_zip(path, kind, new, f"an old binary {old}? save it as {new}")
     try:
         return opener(str(path))
     except (missing, KeyError, ValueError, zipfile.BadZipFile) as error:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.loaders import LoadError, Page
+from ingest.loaders import LoadError, Page, require_zip
 from ingest.sheets import table_text
 from ingest.structure import join_blocks
 
@@ -36,9 +36,7 @@ def load_odt(path: Path, *, source: str, password: str | None = None) -> list[Pa
 def _content(path: Path) -> Any:
     from lxml import etree
 
-    if not zipfile.is_zipfile(path):
-        raise LoadError("not an OpenDocument file: a .odt is a zip archive and this is not one "
-                        "(an old .doc or .sxw? save it as .odt)")  # fmt: skip
+    require_zip(path, "OpenDocument", ".odt", "an old .doc or .sxw? save it as .odt")
     try:
         with zipfile.ZipFile(path) as archive, archive.open("content.xml") as content:
             parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)

@@ -21,6 +21,7 @@ from ingest.loaders import (
     decode,
     load_faq,
     read_bytes,
+    require_zip,
 )
 
 # About one chunk of the default size (200 tokens): a group is kept whole when it fits.
@@ -115,8 +116,7 @@ def _open_xlsx(path: Path) -> Any:
     if head.startswith(b"\xd0\xcf\x11\xe0"):  # OLE2: an encrypted workbook, or a .xls
         raise LoadError("a password-protected workbook or an old binary .xls: remove the "
                         "password, or save it as .xlsx, and ingest it again")  # fmt: skip
-    if not zipfile.is_zipfile(path):
-        raise LoadError("not an Excel file: a .xlsx is a zip archive and this is not one")
+    require_zip(path, "Excel", ".xlsx", "a cut or renamed file?")
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
