@@ -64,6 +64,46 @@ def require_zip(path: Path, kind: str, suffix: str, hint: str) -> None:
                         f"one ({hint})")  # fmt: skip
 
 
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a compound file: old .doc/.xls/.ppt, or encrypted
+
+
+def office_package(
+    path: Path, password: str | None, *, kind: str, suffix: str, old: str
+) -> Path | io.BytesIO:
+    """The zip package of a Word, Excel or PowerPoint file: the file itself, or, for a
+    password-protected one, its content decrypted in memory with msoffcrypto-tool. A LoadError
+    says what the file is when it is neither (an old binary `old` file renamed)."""
+    with path.open("rb") as handle:
+        head = handle.read(len(OLE2))
+    if head != OLE2:
+        require_zip(path, kind, suffix, f"an old binary {old}? save it as {suffix}")
+        return path
+    import msoffcrypto  # lazily: only protected files need it
+    from msoffcrypto.exceptions import DecryptionError, FileFormatError, InvalidKeyError
+
+    binary = LoadError(f"an old binary {old} file named {suffix}: save it as {suffix}")
+    try:
+        office = msoffcrypto.OfficeFile(io.BytesIO(read_bytes(path)))
+        protected = office.format == "ooxml" and office.is_encrypted()
+    except (FileFormatError, OSError, ValueError, AssertionError) as error:
+        raise binary from error
+    if not protected:
+        raise binary
+    if not password:
+        raise LoadError(f"a password-protected {kind} file: give its password with "
+                        "--password or --passwords-file, or remove the password")  # fmt: skip
+    clear = io.BytesIO()
+    try:
+        office.load_key(password=password)
+        office.decrypt(clear)
+    except InvalidKeyError as error:
+        raise LoadError(f"wrong password for this password-protected {kind} file") from error
+    except (DecryptionError, FileFormatError, ValueError) as error:
+        raise LoadError(f"cannot decrypt this {kind} file: {error}") from error
+    clear.seek(0)
+    return clear
+
+
 def decode(raw: bytes, *, html: bool = False) -> str:
     """Text from bytes: a declared HTML charset, else UTF-8, else Latin-1 for legacy files."""
     if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -4,6 +4,7 @@ slide with its title and speaker notes. Tables become readable rows."""
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -11,24 +12,32 @@ from pathlib import Path
 from typing import Any
 
 from ingest.cleaning import normalize_text
-from ingest.loaders import LoadError, Page, decode, require_zip
+from ingest.loaders import LoadError, Page, decode, office_package, require_zip
 from ingest.sheets import table_text
 from ingest.structure import html_text, join_blocks
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 
 
-def load_docx(path: Path, *, source: str, password: str | None = None) -> list[Page]:
+def load_docx(
+    path: Path, *, source: str, password: str | None = None, footnotes: bool = True,
+    comments: bool = False,
+) -> list[Page]:  # fmt: skip
     """A Word file as one page: its paragraphs and tables in document order, its headings
-    (styles "Title", "Heading 1" ...) as sections."""
-    text, sections = join_blocks(_blocks(_open_docx(path)))
+    (styles "Title", "Heading 1" ...) as sections. Footnotes ("Footnote 1: ...") and review
+    comments ("Comment by Ana Lima: ...") follow the paragraph that cites them, when kept."""
+    document = _open_docx(path, password)
+    notes = _footnotes(document) if footnotes else {}
+    remarks = {str(c.comment_id): c for c in document.comments} if comments else {}
+    text, sections = join_blocks(_blocks(document, notes, remarks))
     return [Page(source=source, number=None, text=text, sections=sections)]
 
 
 def load_pptx(path: Path, *, source: str, password: str | None = None) -> list[Page]:
     """A PowerPoint file: one page per slide that has text (numbered as in the deck), its
     title as the section, its text frames and tables in order, then its speaker notes."""
-    deck = _open_pptx(path)
+    deck = _open_pptx(path, password)
     pages = []
     for number, slide in enumerate(deck.slides, start=1):
         title_shape = slide.shapes.title
@@ -59,34 +68,39 @@ def _shape_texts(shapes: Any) -> Iterator[str]:
             yield shape.text_frame.text.strip()
 
 
-def _open_pptx(path: Path) -> Any:
+def _open_pptx(path: Path, password: str | None) -> Any:
     import pptx
     from pptx.exc import PackageNotFoundError
 
-    return _open(path, pptx.Presentation, PackageNotFoundError, "PowerPoint", ".ppt", ".pptx")
+    package = office_package(path, password, kind="PowerPoint", suffix=".pptx", old=".ppt")
+    return _open(package, pptx.Presentation, PackageNotFoundError, "PowerPoint")
 
 
-def _open_docx(path: Path) -> Any:
+def _open_docx(path: Path, password: str | None) -> Any:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    return _open(path, docx.Document, PackageNotFoundError, "Word", ".doc", ".docx")
+    package = office_package(path, password, kind="Word", suffix=".docx", old=".doc")
+    return _open(package, docx.Document, PackageNotFoundError, "Word")
 
 
-def _open(path: Path, opener: Callable[[str], Any], missing: type[Exception], kind: str,
-          old: str, new: str) -> Any:  # fmt: skip
-    """The document `opener` reads, or a LoadError that says what the file is instead."""
-    require_zip(path, kind, new, f"an old binary {old}? save it as {new}")
+def _open(package: Path | io.BytesIO, opener: Callable[[Any], Any], missing: type[Exception],
+          kind: str) -> Any:  # fmt: skip
+    """The document `opener` reads, or a LoadError that says why it cannot."""
     try:
-        return opener(str(path))
+        return opener(str(package) if isinstance(package, Path) else package)
     except (missing, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise LoadError(f"not a readable {kind} file: {error}") from error
 
 
-def _blocks(document: Any) -> Iterator[tuple[int | None, str]]:
-    """(heading level or None, text) of each paragraph and table, in document order."""
+def _blocks(
+    document: Any, notes: dict[str, str], remarks: dict[str, Any]
+) -> Iterator[tuple[int | None, str]]:
+    """(heading level or None, text) of each paragraph and table, in document order; after a
+    paragraph, the footnotes and comments it cites that are in `notes` and `remarks`."""
     from docx.table import Table
 
+    numbered: dict[str, int] = {}  # footnotes are numbered as a reader sees them
     for item in document.iter_inner_content():
         if isinstance(item, Table):
             yield None, table_text(_cells(item))
@@ -95,6 +109,31 @@ def _blocks(document: Any) -> Iterator[tuple[int | None, str]]:
         found = _HEADING.match(style)
         level = 0 if style.lower() == "title" else int(found.group(1)) if found else None
         yield level, item.text
+        for ref in item._p.xpath(".//w:footnoteReference/@w:id"):
+            number = numbered.setdefault(ref, len(numbered) + 1)
+            if notes.get(ref):
+                yield None, f"Footnote {number}: {notes[ref]}"
+        for ref in item._p.xpath(".//w:commentReference/@w:id"):
+            if ref in remarks and remarks[ref].text.strip():
+                author = f" by {remarks[ref].author}" if remarks[ref].author else ""
+                yield None, f"Comment{author}: {' '.join(remarks[ref].text.split())}"
+
+
+def _footnotes(document: Any) -> dict[str, str]:
+    """Footnote id -> text, from the footnotes part (python-docx has no API for it)."""
+    from docx.opc.constants import RELATIONSHIP_TYPE
+    from lxml import etree
+
+    for rel in document.part.rels.values():
+        if rel.reltype == RELATIONSHIP_TYPE.FOOTNOTES and not rel.is_external:
+            parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+            root, ns = etree.fromstring(rel.target_part.blob, parser), {"w": _W}
+            return {
+                note.get(f"{{{_W}}}id"): " ".join("".join(note.xpath(".//w:t/text()",
+                                                                     namespaces=ns)).split())
+                for note in root.xpath("w:footnote[not(@w:type)]", namespaces=ns)
+            }  # fmt: skip
+    return {}
 
 
 def _cells(table: Any) -> list[list[str]]:
@@ -157,4 +196,5 @@ def _open_epub(path: Path) -> Any:
     def read(name: str) -> Any:
         return epub.read_epub(name, options={"ignore_ncx": True})
 
-    return _open(path, read, epub.EpubException, "EPUB", ".mobi", ".epub")
+    require_zip(path, "EPUB", ".epub", "an old binary .mobi? save it as .epub")
+    return _open(path, read, epub.EpubException, "EPUB")

@@ -22,6 +22,7 @@ from ingest.discovery import discover, password_for, source_id
 from ingest.formats import file_format, load
 from ingest.isolation import WorkerPool, worker_pool
 from ingest.loaders import LoadError, Page, read_bytes
+from ingest.parts import Part, descendants, inner_documents
 from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
 from retrieval.embedder import Embedder
@@ -45,6 +46,7 @@ class _Parsed:
     unchanged: bool = False
     error: str | None = None
     ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read
+    parts: tuple[Part, ...] = ()  # documents that came inside this file (e-mail attachments)
 
 
 def _ordered_map(
@@ -76,9 +78,14 @@ class Ingestor:
         isolate_pdfs: bool = True,
         ocr_languages: str | None = None,
         ocr_timeout_s: float = 900.0,
+        footnotes: bool = True,
+        comments: bool = False,
     ) -> None:
         # OCR (None: off) reads scanned PDF pages and images; such a file may take longer.
         self._ocr_languages = ocr_languages
+        self._footnotes, self._comments = footnotes, comments  # Word and OpenDocument files
+        self._reading = {"ocr_languages": ocr_languages, "footnotes": footnotes,
+                         "comments": comments}  # fmt: skip
         self._ocr_timeout_s = ocr_timeout_s
         self._index = index
         self._embedder = embedder
@@ -128,18 +135,16 @@ class Ingestor:
             worker_pool(size=self._parse_workers, memory_mb=self._pdf_memory_mb) as pdfs,
             ThreadPoolExecutor(self._parse_workers) as pool,
         ):
-            # Read under the lock, so a concurrent ingest's versions are seen.
+            # Read under the lock, so a concurrent ingest's versions are seen; kept current
+            # as files are stored (parse threads read other files' entries meanwhile).
             catalogue = self._index.documents(collection)
-            # Chunks each visible document version holds, kept current as files are stored.
-            expected = {s: r.chunks for s, r in catalogue.items() if r.status == "ready"}
             for parsed in _ordered_map(pool, parse, files, window=self._parse_workers * 2):
                 result = self._store(parsed, collection, catalogue)
-                if result.error is None and not result.unchanged:
-                    expected[parsed.source] = len(parsed.chunks)
                 report.add(result)
                 if progress is not None:
                     progress.file_done(result)
-            self._sweep_if_needed(collection, sum(expected.values()))
+            expected = sum(r.chunks for r in catalogue.values() if r.status == "ready")
+            self._sweep_if_needed(collection, expected)
         return report
 
     def _sweep_if_needed(self, collection: str, expected: int) -> None:
@@ -166,11 +171,11 @@ class Ingestor:
         found = file_format(path)
         ocr = found is not None and found.ocr and self._ocr_languages is not None
         if found is not None and found.isolated and self._isolate_pdfs:
-            options = {"ocr_languages": self._ocr_languages} if found.ocr else {}
             timeout = max(self._pdf_timeout_s, self._ocr_timeout_s) if ocr else self._pdf_timeout_s
             return pdfs.call(found.load, path, source=source, password=password,
-                             timeout_s=timeout, **options)  # fmt: skip
-        return load(path, source=source, password=password, ocr_languages=self._ocr_languages)
+                             timeout_s=timeout, **found.options(self._reading))  # fmt: skip
+        return load(path, source=source, password=password, ocr_languages=self._ocr_languages,
+                    footnotes=self._footnotes, comments=self._comments)  # fmt: skip
 
     def _parse(
         self,
@@ -179,6 +184,8 @@ class Ingestor:
         password: str | None,
         pdfs: WorkerPool,
     ) -> _Parsed:
+        # A file's pages may name other documents (an e-mail's attachments): each becomes a
+        # document of its own, in the same version as the file that holds it.
         source = source_id(path)
         try:
             content_hash = hashlib.sha256(read_bytes(path)).hexdigest()
@@ -196,14 +203,16 @@ class Ingestor:
             )
         except LoadError as error:
             return _Parsed(path, source, "", error=str(error))
-        if not chunks:
+        if not any(c.source == source for c in chunks):
             return _Parsed(path, source, content_hash, error="the file contains no text")
         unique = tuple({c.id: c for c in chunks}.values())
-        ocr = tuple(p.number or 1 for p in pages if p.metadata.get("ocr"))
-        return _Parsed(path, source, content_hash, pages=len(pages), chunks=unique, ocr_pages=ocr)
+        own = [p for p in pages if p.source == source]
+        ocr = tuple(p.number or 1 for p in own if p.metadata.get("ocr"))
+        return _Parsed(path, source, content_hash, pages=len(own), chunks=unique, ocr_pages=ocr,
+                       parts=inner_documents(source, pages, unique))  # fmt: skip
 
     def _store(
-        self, parsed: _Parsed, collection: str, catalogue: Mapping[str, DocumentRecord]
+        self, parsed: _Parsed, collection: str, catalogue: dict[str, DocumentRecord]
     ) -> FileResult:
         name = str(parsed.path)
         if parsed.unchanged:
@@ -211,24 +220,42 @@ class Ingestor:
         if parsed.error is not None:
             logger.warning("skipping %s: %s", parsed.path, parsed.error)
             if parsed.source not in catalogue:  # never hide a good earlier version
-                self._index.put_document(collection, _record(parsed, error=parsed.error))
+                catalogue[parsed.source] = _record(parsed, error=parsed.error)
+                self._index.put_document(collection, catalogue[parsed.source])
             return FileResult(name, error=parsed.error)
+        records = [_record(parsed)] + [part.record(parsed.content_hash) for part in parsed.parts]
+        # Attachments the new version no longer has go first: a crash after this leaves the
+        # old version visible without them, and the next run stores the new one.
+        kept = {r.source for r in records}
+        for gone in descendants(catalogue, parsed.source) - kept:
+            self._index.remove_document(collection, gone)
+            del catalogue[gone]
         # Vectors of chunks whose text is unchanged since the last version are reused.
-        known = self._index.vectors_for_source(collection, parsed.source)
+        known: dict[str, list[float]] = {}
+        for record in records:
+            known |= self._index.vectors_for_source(collection, record.source)
         todo = [c for c in parsed.chunks if c.text not in known]
         fresh = self._embedder.embed_documents([c.text for c in todo])
         vectors = known | {c.text: v for c, v in zip(todo, fresh, strict=True)}
         removed = self._index.publish(
-            collection, [_record(parsed)], parsed.chunks, [vectors[c.text] for c in parsed.chunks]
+            collection, records, parsed.chunks, [vectors[c.text] for c in parsed.chunks]
         )
+        catalogue.update((r.source, r) for r in records)
         logger.info("%s: %d chunks stored, %d removed", name, len(parsed.chunks), removed)
         return FileResult(name, chunks_added=len(parsed.chunks), chunks_removed=removed,
-                          ocr_pages=parsed.ocr_pages)  # fmt: skip
+                          ocr_pages=parsed.ocr_pages,
+                          attachments=tuple(p.source for p in parsed.parts if not p.error),
+                          attachment_errors=tuple((p.source, p.error) for p in parsed.parts
+                                                  if p.error))  # fmt: skip
 
     def delete(self, collection: str, source: str) -> int:
-        """Remove one document from a collection; returns the number of chunks removed."""
+        """Remove one document (and the attachments that came with it) from a collection;
+        returns the number of chunks removed."""
         with self._store_lock:
-            return self._index.remove_document(collection, source)
+            removed = self._index.remove_document(collection, source)
+            for part in descendants(self._index.documents(collection), source):
+                removed += self._index.remove_document(collection, part)
+            return removed
 
 
 def _record(parsed: _Parsed, *, error: str = "") -> DocumentRecord:
@@ -236,7 +263,7 @@ def _record(parsed: _Parsed, *, error: str = "") -> DocumentRecord:
         source=parsed.source,
         content_hash=parsed.content_hash,
         pages=parsed.pages,
-        chunks=len(parsed.chunks),
+        chunks=sum(c.source == parsed.source for c in parsed.chunks),
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
         status="failed" if error else "ready",
         error=error,

@@ -24,6 +24,8 @@ class FileResult:
     unchanged: bool = False
     error: str | None = None
     ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read (images: their frames)
+    attachments: tuple[str, ...] = ()  # documents stored from inside the file (e-mail)
+    attachment_errors: tuple[tuple[str, str], ...] = ()  # (document, why it was not read)
 
 
 @dataclass
@@ -38,6 +40,8 @@ class IngestReport:
     errors: list[FileError] = field(default_factory=list)
     skipped: list[FileError] = field(default_factory=list)
     ocr_pages: dict[str, tuple[int, ...]] = field(default_factory=dict)  # path -> pages
+    attachments: list[str] = field(default_factory=list)  # documents read from inside files
+    attachment_errors: list[FileError] = field(default_factory=list)  # and those not read
 
     def add(self, result: FileResult) -> None:
         """Count one file's result."""
@@ -51,6 +55,8 @@ class IngestReport:
         self.chunks_removed += result.chunks_removed
         if result.ocr_pages:
             self.ocr_pages[result.path] = result.ocr_pages
+        self.attachments += result.attachments
+        self.attachment_errors += [FileError(s, e) for s, e in result.attachment_errors]
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape printed by `ragqa ingest --json` and returned over HTTP."""
@@ -64,6 +70,10 @@ class IngestReport:
             "files_skipped": len(self.skipped),
             "skipped": [{"path": e.path, "reason": e.error} for e in self.skipped],
             "ocr_pages": {path: list(pages) for path, pages in self.ocr_pages.items()},
+            "attachments": self.attachments,
+            "attachment_errors": [
+                {"source": e.path, "error": e.error} for e in self.attachment_errors
+            ],
         }
 
 

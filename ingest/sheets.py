@@ -20,8 +20,8 @@ from ingest.loaders import (
     Page,
     decode,
     load_faq,
+    office_package,
     read_bytes,
-    require_zip,
 )
 
 # About one chunk of the default size (200 tokens): a group is kept whole when it fits.
@@ -99,7 +99,7 @@ def _cell(value: object) -> str:
 def load_xlsx(path: Path, *, source: str, password: str | None = None) -> list[Page]:
     """An Excel workbook: each sheet's pages (see `sheet_pages`); formulas read as the values
     Excel last computed."""
-    book = _open_xlsx(path)
+    book = _open_xlsx(path, password)
     try:
         pages = []
         for sheet in book.worksheets:
@@ -109,16 +109,12 @@ def load_xlsx(path: Path, *, source: str, password: str | None = None) -> list[P
         book.close()
 
 
-def _open_xlsx(path: Path) -> Any:
+def _open_xlsx(path: Path, password: str | None) -> Any:
     import openpyxl
 
-    head = read_bytes(path)[:8]
-    if head.startswith(b"\xd0\xcf\x11\xe0"):  # OLE2: an encrypted workbook, or a .xls
-        raise LoadError("a password-protected workbook or an old binary .xls: remove the "
-                        "password, or save it as .xlsx, and ingest it again")  # fmt: skip
-    require_zip(path, "Excel", ".xlsx", "a cut or renamed file?")
+    package = office_package(path, password, kind="Excel", suffix=".xlsx", old=".xls")
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+        return openpyxl.load_workbook(package, read_only=True, data_only=True)
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
         raise LoadError(f"not a readable Excel file: {error}") from error
 

@@ -33,6 +33,7 @@ def _to_record(metadata: dict[str, Any]) -> DocumentRecord:
         ingested_at=str(metadata["ingested_at"]),
         status=str(metadata.get("status", "ready")),
         error=str(metadata.get("error", "")),
+        parent=str(metadata.get("parent", "")),
     )
 
 
@@ -81,6 +82,8 @@ class Catalog:
         }
         if record.error:
             metadata["error"] = record.error
+        if record.parent:
+            metadata["parent"] = record.parent
         catalog.upsert(
             ids=[_record_id(record.source)],
             embeddings=[[1.0]],

@@ -46,17 +46,24 @@ class Chunk:
     @property
     def location(self) -> str:
         """Where the chunk is, for a reader: "page 3 · Install > Linux", "slide 4 · Pricing",
-        "sheet Prices, rows 12-24" (from its page and the metadata its loader set)."""
+        "sheet Prices, rows 12-24", "e-mail “Q3 prices”, 2026-11-02", "page 2 · attached to
+        “Q3 prices”, 2026-11-02" (from its page and the metadata its loader set)."""
         meta = self.metadata
-        if meta.get("sheet"):
-            return f"sheet {meta['sheet']}, rows {meta.get('rows', '?')}"
+        if meta.get("subject"):
+            return f"e-mail “{meta['subject']}”" + (f", {meta['date']}" if meta.get("date") else "")
         parts = []
-        if meta.get("slide"):
+        if meta.get("sheet"):
+            parts.append(f"sheet {meta['sheet']}, rows {meta.get('rows', '?')}")
+        elif meta.get("slide"):
             parts.append(f"slide {meta['slide']}")
         elif self.page is not None:
             parts.append(f"page {self.page}")
-        if meta.get("section"):
+        if meta.get("section") and not meta.get("sheet"):
             parts.append(str(meta["section"]))
+        if meta.get("attached_to"):
+            subject, day = meta.get("message_subject"), meta.get("message_date")
+            message = f"“{subject}”" + (f", {day}" if day else "") if subject else ""
+            parts.append(f"attached to {message or meta['attached_to']}")
         return " · ".join(parts)
 
     @staticmethod
@@ -103,7 +110,8 @@ class DocumentRecord:
     """One document of a collection, as the catalogue lists it.
 
     `source` is the document's stable id within the collection; `content_hash` names its
-    current version. `status` is "ready" (searchable) or "failed" (with `error`).
+    current version. `status` is "ready" (searchable) or "failed" (with `error`). `parent`
+    names the document this one came inside (an e-mail's attachment: the message).
     """
 
     source: str
@@ -113,6 +121,7 @@ class DocumentRecord:
     ingested_at: str
     status: str = "ready"
     error: str = ""
+    parent: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of a catalogue entry."""
@@ -124,4 +133,5 @@ class DocumentRecord:
             "ingested_at": self.ingested_at,
             "status": self.status,
             "error": self.error or None,
+            "attached_to": self.parent or None,
         }

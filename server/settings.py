@@ -67,6 +67,17 @@ class IngestSettings(BaseModel):
         description="Tesseract languages for OCR, like `eng` or `eng+deu` (each needs its "
         "tesseract-ocr-<lang> package).",
     )  # fmt: skip
+    footnotes: bool = Field(
+        default=True,
+        description="Keep the footnotes of Word (.docx) and OpenDocument (.odt) files, each after "
+        "the paragraph that cites it (`Footnote 1: ...`).",
+    )  # fmt: skip
+    comments: bool = Field(
+        default=False,
+        description="Keep reviewers' comments of Word and OpenDocument files (`Comment by Ana: "
+        "...`, after the paragraph they are on). Off by default: comments are often drafts or "
+        "internal remarks a reader of the answers should not see.",
+    )  # fmt: skip
     ocr_timeout_s: float = Field(
         default=900.0, gt=0,
         description="Wall-clock limit for one file read by OCR (a page takes seconds), in seconds.",

@@ -170,6 +170,8 @@ class Services:
                 parse_workers=i.parse_workers,
                 ocr_languages=self._ocr_languages(),
                 ocr_timeout_s=i.ocr_timeout_s,
+                footnotes=i.footnotes,
+                comments=i.comments,
             ),
         )
 

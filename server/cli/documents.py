@@ -62,7 +62,11 @@ def _read_passwords(path: Path | None) -> dict[str, str]:
 @click.option("--collection", "-c", default=None, help="Collection name (default from settings).")
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
-@click.option("--password", default=None, help="Password to try on encrypted PDFs.")
+@click.option(
+    "--password",
+    default=None,
+    help="Password to try on encrypted PDFs and Word, Excel, PowerPoint files.",
+)
 @click.option(
     "--passwords-file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -103,6 +107,10 @@ def ingest(
         )
         for path, pages in report.ocr_pages.items():
             click.echo(f"  read by OCR: {path}, pages {', '.join(map(str, pages))}")
+        if report.attachments:
+            click.echo(f"  {len(report.attachments)} e-mail attachments read as documents")
+        for error in report.attachment_errors:
+            click.echo(f"  attachment not read {error.path}: {error.error}", err=True)
         for error in report.errors:
             click.echo(f"  failed {error.path}: {error.error}", err=True)
         if report.skipped:

@@ -232,3 +232,43 @@ form.addEventListener("submit", (event) => {
   questionInput.value = "";
   ask(question, collectionInput.value.trim(), modeInput.value);
 });
+
+// Upload files into the collection named above (or the default one); the server ingests them
+// as a job, polled here until it reports what was added and what failed.
+const uploadForm = document.getElementById("upload-form");
+const uploadStatus = document.getElementById("upload-status");
+uploadForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const files = document.getElementById("files").files;
+  if (!files.length) return;
+  const collection = collectionInput.value.trim() || collectionInput.dataset.default;
+  const body = new FormData();
+  for (const file of files) body.append("files", file);
+  const headers = keyInput.value ? { Authorization: `Bearer ${keyInput.value}` } : {};
+  uploadStatus.className = "";
+  uploadStatus.textContent = `Uploading ${files.length} file(s)…`;
+  try {
+    const url = `/api/collections/${encodeURIComponent(collection)}/documents?wait=false`;
+    const response = await fetch(url, { method: "POST", headers, body });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error ? data.error.message : `HTTP ${response.status}`);
+    let job = data;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      job = await (await fetch(data.status_url, { headers })).json();
+      uploadStatus.textContent = `Reading ${job.files_done ?? 0} of ${job.files_total ?? files.length}…`;
+    } while (job.status === "running" || job.status === "queued");
+    if (!job.report) throw new Error(job.error || "the ingest job failed");
+    const report = job.report;
+    const parts = [`${report.files_ok} added to ${collection}`];
+    if (report.attachments.length) parts.push(`${report.attachments.length} attachments`);
+    if (report.files_failed) parts.push(`${report.files_failed} failed: ` +
+      report.errors.map((e) => `${e.path.split("/").pop()} (${e.error})`).join("; "));
+    uploadStatus.className = report.files_failed ? "error" : "";
+    uploadStatus.textContent = parts.join(" · ");
+    uploadForm.reset();
+  } catch (error) {
+    uploadStatus.className = "error";
+    uploadStatus.textContent = `Upload failed: ${error.message}`;
+  }
+});

@@ -161,3 +161,59 @@ def test_broken_files_say_why(
                 archive.writestr(member, text)
     with pytest.raises(LoadError, match=message):
         load(path)
+
+
+@pytest.mark.parametrize("suffix", [".docx", ".pptx"])
+def test_a_password_protected_office_file_opens_with_its_password(
+    tmp_path: Path, suffix: str
+) -> None:
+    from msoffcrypto.format.ooxml import OOXMLFile  # encrypts as Office does (ECMA-376 agile)
+
+    plain = converted(DOCS / "ingesting.md", tmp_path, suffix)
+    locked = tmp_path / f"locked{suffix}"
+    with plain.open("rb") as source, locked.open("wb") as out:
+        OOXMLFile(source).encrypt("s3cret", out)
+    with pytest.raises(LoadError, match=r"password-protected \w+ file: give its password"):
+        load(locked)
+    assert [p.text for p in load(locked, password="s3cret")] == [p.text for p in load(plain)]
+
+
+NOTES_MD = """# Release
+
+The freeze starts on Thursday.[^1] [Priya signs off]{.comment-start id="0" author="Ana Lima" \
+date="2026-11-02T10:00:00Z"}Check with Bo first.[]{.comment-end id="0"}
+
+[^1]: Thursday at 17:00 Lisbon time, unless the tests are red.
+"""
+BODY = "Release\n\nThe freeze starts on Thursday. Check with Bo first."
+FOOTNOTE = "\n\nFootnote 1: Thursday at 17:00 Lisbon time, unless the tests are red."
+COMMENT = "\n\nComment by Ana Lima: Priya signs off"
+
+
+@pytest.mark.parametrize("made_by", ["pandoc .docx", "LibreOffice .odt"])
+def test_footnotes_and_comments_are_kept_or_dropped_by_the_settings(
+    tmp_path: Path, made_by: str
+) -> None:
+    if made_by == "pandoc .docx":
+        (tmp_path / "notes.md").write_text(NOTES_MD)
+        path = converted(tmp_path / "notes.md", tmp_path, ".docx")
+    else:  # pandoc writes no comments into .odt; this is the .docx above, saved by LibreOffice
+        path = Path(__file__).resolve().parent / "office" / "notes.odt"
+    [default] = load(path)  # footnotes kept, comments dropped
+    [both] = load(path, comments=True)
+    [neither] = load(path, footnotes=False)
+    assert (default.text, both.text, neither.text) == (
+        BODY + FOOTNOTE,
+        BODY + FOOTNOTE + COMMENT,
+        BODY,
+    )
+    # The pipeline's settings reach the isolated worker.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / path.name).write_bytes(path.read_bytes())
+    index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
+    Ingestor(index=index, embedder=FakeEmbedder(), footnotes=False, comments=True).ingest(
+        [folder], collection="notes"
+    )
+    [(chunk, _)] = index.keyword_query("notes", "freeze Thursday", 1)
+    assert chunk.text == BODY + COMMENT

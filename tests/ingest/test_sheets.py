@@ -78,10 +78,35 @@ def test_a_csv_without_question_and_answer_is_a_table(tmp_path: Path) -> None:
         load(tmp_path / "empty.csv")
 
 
-def test_protected_and_broken_workbooks_say_why(tmp_path: Path) -> None:
-    (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
-    with pytest.raises(LoadError, match="password-protected"):
+def test_a_password_protected_workbook_opens_with_its_password(tmp_path: Path) -> None:
+    from msoffcrypto.format.ooxml import OOXMLFile  # encrypts as Excel does (ECMA-376 agile)
+
+    with workbook(tmp_path / "book.xlsx").open("rb") as plain, \
+            (tmp_path / "locked.xlsx").open("wb") as locked:  # fmt: skip
+        OOXMLFile(plain).encrypt("s3cret", locked)
+    with pytest.raises(LoadError, match="password-protected Excel file: give its password"):
         load(tmp_path / "locked.xlsx")
+    with pytest.raises(LoadError, match="wrong password"):
+        load(tmp_path / "locked.xlsx", password="guess")
+    opened = load(tmp_path / "locked.xlsx", password="s3cret")
+    assert [p.text for p in opened] == [p.text for p in load(tmp_path / "book.xlsx")]
+    # In a batch: the protected file fails alone, and opens with a passwords file entry.
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for name in ("locked.xlsx", "book.xlsx"):
+        (folder / name).write_bytes((tmp_path / name).read_bytes())
+    index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
+    ingestor = Ingestor(index=index, embedder=FakeEmbedder())
+    report = ingestor.ingest([folder], collection="books")
+    assert (report.files_ok, [Path(e.path).name for e in report.errors]) == (1, ["locked.xlsx"])
+    report = ingestor.ingest([folder], collection="books", passwords={"locked.xlsx": "s3cret"})
+    assert (report.files_ok, report.files_failed, report.files_unchanged) == (2, 0, 1)
+
+
+def test_protected_and_broken_workbooks_say_why(tmp_path: Path) -> None:
+    (tmp_path / "old.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+    with pytest.raises(LoadError, match=r"an old binary \.xls file named \.xlsx"):
+        load(tmp_path / "old.xlsx")
     (tmp_path / "cut.xlsx").write_bytes(b"PK\x03\x04 and then nothing")
     with pytest.raises(LoadError, match="not an Excel file"):
         load(tmp_path / "cut.xlsx")

@@ -150,6 +150,10 @@ def test_chat_page_is_served_with_safe_headers(client: FlaskClient) -> None:
     with client.get("/") as page, client.get("/static/app.js") as script:
         assert page.status_code == 200
         assert b"<form" in page.data
+        # The upload box accepts what ragqa reads, into the default collection by default.
+        assert b'accept=".csv,.docx,.eml,.epub,' in page.data
+        assert b'data-default="docs"' in page.data
+        assert b"{{" not in page.data
         assert "default-src 'self'" in page.headers["Content-Security-Policy"]
         assert page.headers["X-Content-Type-Options"] == "nosniff"
         assert b"/api/chat" in script.data

@@ -112,3 +112,22 @@ def test_upload_size_limit(tmp_path: Path, make_settings: MakeSettings) -> None:
     response = upload(app.test_client(), "docs", {"big.txt": b"x" * 10_000})
     assert response.status_code == 413
     assert not (tmp_path / "uploads" / "docs" / "big.txt").exists()
+
+
+def test_an_uploaded_email_lists_its_attachments_and_goes_with_them(client: FlaskClient) -> None:
+    from tests.ingest.test_mail import SUBJECT, message
+
+    report = upload(client, "inbox", {"release.eml": message()}).get_json()
+    assert report["files_ok"] == 1 and len(report["attachments"]) == 3
+    assert [Path(e["source"]).name for e in report["attachment_errors"]] == ["logs.zip"]
+    listed = client.get("/api/collections/inbox/documents").get_json()["documents"]
+    by_name = {Path(d["source"]).name: d for d in listed}
+    assert by_name["ingesting.md"]["attached_to"] == by_name["release.eml"]["source"]
+    assert by_name["release.eml"]["attached_to"] is None
+    hits = client.post("/api/search", json={"query": "When does the release freeze start?",
+                                            "collection": "inbox", "k": 1,
+                                            "retrieval_mode": "keyword"}).get_json()  # fmt: skip
+    assert hits["hits"][0]["location"] == f"e-mail “{SUBJECT}”, 2026-11-02"
+    deleted = client.delete("/api/collections/inbox/documents/release.eml")
+    assert deleted.status_code == 200 and deleted.get_json()["chunks_removed"] > 0
+    assert client.get("/api/collections/inbox/documents").get_json()["documents"] == []
