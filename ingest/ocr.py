@@ -4,6 +4,7 @@ with PDFium, and images. Runs inside the isolated worker with the file's time an
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,10 @@ def unavailable() -> str | None:
 def ocr_image(image: Any, languages: str) -> str:
     """The text Tesseract reads in a PIL image, normalised."""
     import pytesseract
+
+    # Tesseract's OpenMP threads fight over the cores: one thread per page read 10 times
+    # faster here (2.3 s against 22 s a page on 2 cores), and each parse worker reads its own.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
     try:
         return normalize_text(pytesseract.image_to_string(image, lang=languages)).strip()

@@ -23,26 +23,12 @@ from ingest.loaders import (
     office_package,
     read_bytes,
 )
+from ingest.structure import row_text, table_text
+
+__all__ = ["row_text", "sheet_pages", "table_text"]  # the table rows live in ingest.structure
 
 # About one chunk of the default size (200 tokens): a group is kept whole when it fits.
 GROUP_CHARS = 700
-
-
-def table_text(rows: Sequence[Sequence[str]]) -> str:
-    """A table as lines a reader (and a retriever) understands alone: each row after the
-    header as "header: value; header: value"; a one-row table as its cells."""
-    rows = [row for row in rows if any(cell for cell in row)]
-    if len(rows) < 2:
-        return " | ".join(cell for row in rows for cell in row if cell)
-    header, *body = rows
-    return "\n".join(row_text(header, row) for row in body)
-
-
-def row_text(header: Sequence[str], row: Sequence[str]) -> str:
-    """One row as "header: value; ..." (empty cells left out; a value under no header bare)."""
-    pairs = [f"{name}: {value}" if name else value
-             for name, value in zip(header, row, strict=False) if value]  # fmt: skip
-    return "; ".join(pairs)
 
 
 def sheet_pages(source: str, sheet: str, rows: Iterable[Sequence[object]]) -> list[Page]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
 
 from ingest.cleaning import normalize_text
@@ -135,6 +135,12 @@ class _HtmlText(HTMLParser):
         self.skip_depth = 0
         self.headings: list[tuple[int, int, str]] = []
         self.heading: tuple[int, int, list[str]] | None = None
+        # A table is collected cell by cell and written as "header: value" rows at its end
+        # (a table inside a cell is read as that cell's text).
+        self.tables = 0
+        self.rows: list[list[str]] = []
+        self.in_cell = False
+        self.caption = ""
 
     def _emit(self, text: str) -> None:
         self.parts.append(text)
@@ -148,7 +154,24 @@ class _HtmlText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIPPED:
             self.skip_depth += 1
-        elif tag in _BLOCKS:
+            return
+        if tag == "table":
+            self.tables += 1
+            if self.tables == 1:
+                self.rows, self.in_cell, self.caption = [], False, ""
+        elif self.tables == 1 and tag == "tr":
+            self.rows.append([])
+            self.in_cell = False
+        elif self.tables == 1 and tag in {"td", "th"}:
+            if not self.rows:
+                self.rows.append([])
+            self.rows[-1].append("")
+            self.in_cell = True
+        if self.tables:
+            if self.in_cell and tag in _BLOCKS | {"br"}:
+                self.rows[-1][-1] += " "
+            return
+        if tag in _BLOCKS:
             self._newline()
         if tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and not self.skip_depth:
             self.heading = (self.length, int(tag[1]), [])
@@ -156,7 +179,21 @@ class _HtmlText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIPPED:
             self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag in _BLOCKS:
+            return
+        if tag == "table" and self.tables:
+            self.tables -= 1
+            if not self.tables:
+                cells = [[" ".join(cell.split()) for cell in row] for row in self.rows]
+                self._newline()
+                caption = " ".join(self.caption.split())
+                self._emit("\n".join(part for part in (caption, table_text(cells)) if part))
+                self._newline()
+            return
+        if self.tables:
+            if self.in_cell and tag in {"td", "th"} and self.tables == 1:
+                self.in_cell = False
+            return
+        if tag in _BLOCKS:
             self._newline()
         if self.heading and tag == f"h{self.heading[1]}":
             title = " ".join("".join(self.heading[2]).split())
@@ -167,6 +204,12 @@ class _HtmlText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip_depth:
             return
+        if self.tables:
+            if self.in_cell:
+                self.rows[-1][-1] += data
+            elif data.strip():  # a caption: kept, before the rows
+                self.caption += data
+            return
         text = re.sub(r"\s+", " ", data)
         if self.parts and self.parts[-1].endswith(("\n", " ")):
             text = text.lstrip(" ")
@@ -174,6 +217,23 @@ class _HtmlText(HTMLParser):
             self._emit(text)
             if self.heading:
                 self.heading[2].append(text)
+
+
+def table_text(rows: Sequence[Sequence[str]]) -> str:
+    """A table as lines a reader (and a retriever) understands alone: each row after the
+    header as "header: value; header: value"; a one-row table as its cells."""
+    rows = [row for row in rows if any(cell for cell in row)]
+    if len(rows) < 2:
+        return " | ".join(cell for row in rows for cell in row if cell)
+    header, *body = rows
+    return "\n".join(row_text(header, row) for row in body)
+
+
+def row_text(header: Sequence[str], row: Sequence[str]) -> str:
+    """One row as "header: value; ..." (empty cells left out; a value under no header bare)."""
+    pairs = [f"{name}: {value}" if name else value
+             for name, value in zip(header, row, strict=False) if value]  # fmt: skip
+    return "; ".join(pairs)
 
 
 def html_text(markup: str) -> tuple[str, Sections]:

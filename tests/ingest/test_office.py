@@ -217,3 +217,14 @@ def test_footnotes_and_comments_are_kept_or_dropped_by_the_settings(
     )
     [(chunk, _)] = index.keyword_query("notes", "freeze Thursday", 1)
     assert chunk.text == BODY + COMMENT
+
+
+def test_a_question_finds_the_e_books_chapter_section(tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    converted(DOCS / "ingesting.md", folder, ".epub")
+    index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
+    Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="books")
+    [(chunk, _)] = index.keyword_query("books", "Does pypdf keep page numbers?", 1)
+    assert "type: PDF; extensions: .pdf" in chunk.text
+    assert chunk.location == "Ingesting documents > File types"

@@ -55,9 +55,12 @@ def test_a_question_finds_the_row_with_its_sheet_and_rows(tmp_path: Path) -> Non
     folder = tmp_path / "sheets"
     folder.mkdir()
     workbook(folder / "book.xlsx")
+    (folder / "desks.csv").write_text("team,desk\nsupport,4th floor by the lifts\n")
     index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
     report = Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="sheets")
-    assert (report.files_ok, report.files_failed) == (1, 0)
+    assert (report.files_ok, report.files_failed) == (2, 0)
+    [(chunk, _)] = index.keyword_query("sheets", "Where is the support desk?", 1)
+    assert chunk.location == "sheet desks, rows 2-2"
     [(chunk, _)] = index.keyword_query("sheets", "Which team has billing@example.com?", 1)
     assert chunk.location == "sheet Contacts, rows 3-3"
     [(chunk, _)] = index.keyword_query("sheets", "monthly price of plan-37", 1)

@@ -36,3 +36,21 @@ def test_html_visible_text_and_headings() -> None:
     assert [t for _, t in sections] == ["Debian FAQ", "Debian FAQ > 1.1 What is it?"]
     for offset, title in sections:
         assert text[offset:].startswith(title.split(" > ")[-1])
+
+
+def test_html_tables_read_as_header_value_rows() -> None:
+    markup = (
+        "<h1>Ports</h1><p>Before.</p><table><caption>caption</caption>"
+        "<thead><tr><th>service</th><th>port</th></tr></thead><tbody>"
+        "<tr><td>api<script>var x=1;</script></td><td>8000<br>(TLS)</td></tr>"
+        "<tr><td>chat <table><tr><td>inner</td></tr></table></td><td></td></tr>"
+        "</tbody></table><h2>After</h2><p>Done.</p>"
+    )
+    text, sections = html_text(markup)
+    assert text == (
+        "Ports\n\nBefore.\n\ncaption\nservice: api; port: 8000 (TLS)\nservice: chat inner\n\n"
+        "After\n\nDone."
+    )
+    assert [t for _, t in sections] == ["Ports", "Ports > After"]
+    for offset, title in sections:
+        assert text[offset:].startswith(title.split(" > ")[-1])

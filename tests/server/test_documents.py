@@ -131,3 +131,16 @@ def test_an_uploaded_email_lists_its_attachments_and_goes_with_them(client: Flas
     deleted = client.delete("/api/collections/inbox/documents/release.eml")
     assert deleted.status_code == 200 and deleted.get_json()["chunks_removed"] > 0
     assert client.get("/api/collections/inbox/documents").get_json()["documents"] == []
+
+
+def test_office_opendocument_and_outlook_files_upload(client: FlaskClient) -> None:
+    here = Path(__file__).resolve().parents[1] / "ingest"
+    files = {name: (here / folder / name).read_bytes()
+             for folder, name in (("office", "book.ods"), ("office", "talk.odp"),
+                                  ("office", "notes.odt"), ("mail", "outer.msg"))}  # fmt: skip
+    report = upload(client, "office", files).get_json()
+    assert (report["files_ok"], report["errors"]) == (4, [])
+    query = {"query": "Which team has billing@example.com?", "collection": "office", "k": 1,
+             "retrieval_mode": "keyword"}  # fmt: skip
+    [hit] = client.post("/api/search", json=query).get_json()["hits"]
+    assert hit["location"] == "sheet Contacts, rows 3-3"
