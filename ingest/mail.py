@@ -28,6 +28,7 @@ from retrieval.types import MetadataValue
 
 MAX_ATTACHMENTS = 200  # per message; a mail bomb of tiny parts is cut here
 MAX_DEPTH = 4  # messages attached to messages attached to ...
+TOO_BIG = "reading it needed more memory than the limit (RAGQA_INGEST__PDF_MEMORY_MB)"
 # (attachment file name, its bytes, its document id) -> its pages; LoadError if unreadable.
 ReadAttachment = Callable[[str, bytes, str], list[Page]]
 
@@ -104,9 +105,10 @@ def mail_pages(mail: Mail, *, source: str, read: ReadAttachment, depth: int = 0)
                 found[0] = _with_metadata(found[0], {"attached_to": source})
             else:
                 found = [_with_metadata(p, attached) for p in read(name, attachment.data, child)]
-        except LoadError as error:
+        except (LoadError, MemoryError) as error:  # a bomb attached costs its own file only
+            reason = str(error) if isinstance(error, LoadError) else TOO_BIG
             found = [Page(source=child, number=None, text="",
-                          metadata={**attached, "error": str(error)})]  # fmt: skip
+                          metadata={**attached, "error": reason})]  # fmt: skip
         pages += found
     return pages
 

@@ -179,3 +179,27 @@ def test_bad_messages_fail_alone(tmp_path: Path, index: ChromaIndex) -> None:
     report = ingest(index, folder)
     assert report.files_ok == 1  # type: ignore[attr-defined]
     assert sorted(Path(e.path).name for e in report.errors) == ["empty.eml", "fake.msg"]  # type: ignore[attr-defined]
+
+
+def test_a_zip_bomb_attached_costs_that_attachment_only(tmp_path: Path) -> None:
+    from ingest.formats import load_mail
+    from ingest.isolation import run_isolated
+    from tests.ingest.test_office import converted, zip_bomb
+
+    bomb = zip_bomb(converted(DOCS / "ingesting.md", tmp_path, ".docx"), tmp_path / "bomb.docx")
+    mail = EmailMessage()
+    mail["Subject"] = "Quarterly report"
+    mail.set_content("The body survives.")
+    mail.add_attachment(bomb.read_bytes(), maintype="application", subtype="octet-stream",
+                        filename="report.docx")  # fmt: skip
+    mail.add_attachment(b"The notes survive too.", maintype="text", subtype="plain",
+                        filename="notes.txt")  # fmt: skip
+    (tmp_path / "bomb.eml").write_bytes(bytes(mail))
+    pages = run_isolated(load_mail, tmp_path / "bomb.eml", source="m", timeout_s=120,
+                         memory_mb=256)  # fmt: skip
+    assert [(p.source, p.text) for p in pages][1:] == [
+        ("m/report.docx", ""),
+        ("m/notes.txt", "The notes survive too."),
+    ]
+    assert "more memory than the limit" in str(pages[1].metadata["error"])
+    assert "The body survives." in pages[0].text

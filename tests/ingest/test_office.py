@@ -71,20 +71,26 @@ def test_tables_read_as_header_value_rows() -> None:
     assert table_text([["only", "row"]]) == "only | row"
 
 
-def test_a_zip_bomb_named_docx_costs_its_own_file_only(tmp_path: Path) -> None:
-    real = converted(DOCS / "ingesting.md", tmp_path, ".docx")
-    bomb = tmp_path / "bomb.docx"
+def zip_bomb(real: Path, bomb: Path) -> Path:
+    """The Word file `real` with its document.xml replaced by 400 MB of empty paragraphs that
+    compress to under 2 MB."""
     with zipfile.ZipFile(real) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
         for item in source.infolist():
             if item.filename != "word/document.xml":
                 out.writestr(item, source.read(item))
-        with out.open("word/document.xml", "w") as document:  # 400 MB of empty paragraphs
+        with out.open("word/document.xml", "w") as document:
             document.write(b'<w:document xmlns:w="http://schemas.openxmlformats.org/'
                            b'wordprocessingml/2006/main"><w:body>')  # fmt: skip
             for _ in range(400):
                 document.write(b"<w:p/>" * 174_763)
             document.write(b"</w:body></w:document>")
     assert bomb.stat().st_size < 2_000_000
+    return bomb
+
+
+def test_a_zip_bomb_named_docx_costs_its_own_file_only(tmp_path: Path) -> None:
+    real = converted(DOCS / "ingesting.md", tmp_path, ".docx")
+    bomb = zip_bomb(real, tmp_path / "bomb.docx")
     with pytest.raises(LoadError, match="more than 256 MB"):
         run_isolated(load_docx, bomb, source="b", timeout_s=60, memory_mb=256)
     assert load(real)  # the real file beside it still reads
