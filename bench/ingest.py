@@ -6,6 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.formats import measure_formats
 from bench.report import Result
 from ingest.chunking import split_pages
 from ingest.discovery import discover, source_id
@@ -97,9 +98,14 @@ def run_ingest(*, data: Path, quick: bool) -> Result:
                 f"{name}_ratio_to_perfect_overlap": overlapped_s / m["pipeline_s"],
                 f"{name}_reingest_fraction": m["reingest_s"] / m["pipeline_s"],
             }
+        formats, table = measure_formats(Path(tmp) / "formats", data, quick)
+    print("\n### ingest: parse throughput and fidelity per format\n\n" + "\n".join(table))
+    metrics |= {f"format_{k}": v for k, v in formats.items()}
     return Result(
         metrics=metrics,
         context={
+            "formats_table": table,
+            "fidelity": "word overlap with the source text (Markdown page or table cells)",
             "embedder": services.settings.embedder.model,
             "chunk_size_tokens": services.settings.chunking.chunk_size,
             "parse_workers": services.settings.ingest.parse_workers,
