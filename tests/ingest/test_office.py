@@ -21,6 +21,8 @@ from retrieval.index import ChromaIndex
 from tests.fakes import FakeEmbedder
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Answered by the PDF row of docs/ingesting.md's table of formats.
+PDF_QUESTION = "Which file type is read from the text layer of each page, with pypdf?"
 
 
 def converted(page: Path, folder: Path, suffix: str, *options: str) -> Path:
@@ -55,7 +57,7 @@ def test_a_question_retrieves_the_text_documents_section(tmp_path: Path, suffix:
     index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
     report = Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="office")
     assert (report.files_ok, report.files_failed) == (1, 0)
-    [(chunk, _)] = index.keyword_query("office", "Does pypdf keep page numbers?", 1)
+    [(chunk, _)] = index.keyword_query("office", PDF_QUESTION, 1)
     assert "type: PDF; extensions: .pdf" in chunk.text
     # The section where the chunk starts: the table's, or the one before it when the chunk
     # takes in its heading.
@@ -118,7 +120,7 @@ def test_a_question_finds_the_slide_it_is_answered_on(tmp_path: Path) -> None:
     deck = converted(DOCS / "ingesting.md", folder, ".pptx", "--slide-level=2")
     index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
     Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="decks")
-    [(chunk, _)] = index.keyword_query("decks", "Does pypdf keep page numbers?", 1)
+    [(chunk, _)] = index.keyword_query("decks", PDF_QUESTION, 1)
     [slide] = [p for p in load(deck) if p.sections and p.sections[0][1] == "File types"]
     assert chunk.page == slide.number and chunk.metadata["section"] == "File types"
     assert chunk.location == f"slide {slide.number} · File types"
@@ -231,6 +233,6 @@ def test_a_question_finds_the_e_books_chapter_section(tmp_path: Path) -> None:
     converted(DOCS / "ingesting.md", folder, ".epub")
     index = ChromaIndex(client=open_chroma_client(path=tmp_path / "chroma"), embedder_name="fake")
     Ingestor(index=index, embedder=FakeEmbedder()).ingest([folder], collection="books")
-    [(chunk, _)] = index.keyword_query("books", "Does pypdf keep page numbers?", 1)
+    [(chunk, _)] = index.keyword_query("books", PDF_QUESTION, 1)
     assert "type: PDF; extensions: .pdf" in chunk.text
     assert chunk.location == "Ingesting documents > File types"
