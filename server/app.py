@@ -7,6 +7,7 @@ import threading
 
 from flask import Flask
 
+from server.access import guard_routes
 from server.chat import chat_api
 from server.compare import compare_api
 from server.documents import documents_api
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["ragqa.jobs"] = JobRegistry()
     register_error_handlers(app)
     protect_api(app, settings.server)
+    guard_routes(app, settings.server, services.keys)
     app.register_blueprint(health)
     app.register_blueprint(chat_api)
     app.register_blueprint(compare_api)

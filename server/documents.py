@@ -14,6 +14,7 @@ from ingest.discovery import source_id
 from ingest.formats import file_format
 from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
+from server.access import current_key, require_collection
 from server.current import jobs, services
 from server.errors import BadRequestError
 
@@ -41,11 +42,12 @@ def _save(upload: FileStorage, folder: Path) -> Path:
 
 @documents_api.get("/collections")
 def list_collections() -> Response:
-    """Every collection with its number of documents and chunks."""
-    index = services().index
+    """Every collection the caller's key may use, with its number of documents and chunks."""
+    index, key = services().index, current_key()
     rows = [
         {"name": n, "documents": len(index.documents(n)), "chunks": index.count(n)}
         for n in index.list_collections()
+        if key.sees(n)
     ]
     return jsonify({"collections": rows})
 
@@ -121,4 +123,6 @@ def delete_uploaded_document(name: str, filename: str) -> Response:
 @documents_api.get("/jobs/<job_id>")
 def job_status(job_id: str) -> Response:
     """Progress of an ingest job: files done of total, chunks added, report when done."""
-    return jsonify(jobs().get(job_id).to_dict())
+    job = jobs().get(job_id)
+    require_collection(job.collection)
+    return jsonify(job.to_dict())

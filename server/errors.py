@@ -27,6 +27,7 @@ from retrieval.model_thread import ModelBusyError
 from retrieval.recovery import DamagedIndexError
 from retrieval.retriever import InvalidSearchError
 from server.jobs import JobNotFoundError
+from server.keys import ForbiddenError
 from server.packaged import ModelNotInstalledError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class BadRequestError(ValueError):
 # (exception type, HTTP status, error code); the first match wins.
 ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (BadRequestError, 400, "bad_request"),
+    (ForbiddenError, 403, "forbidden"),
     (InvalidQuestionError, 400, "invalid_question"),
     (InvalidHistoryError, 400, "invalid_history"),
     (TemplateError, 400, "invalid_template"),

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify
 from pydantic import Field
 
 from generation.types import Answer
+from server.access import require_collection
 from server.bodies import Body, read_body
 from server.current import services
 from server.errors import BadRequestError
@@ -57,6 +58,7 @@ def feedback() -> tuple[Response, int]:
                 f"{name} is {len(text)} characters; at most {longest} are accepted "
                 "(RAGQA_FEEDBACK__MAX_CORRECTION_CHARS)."
             )
+    require_collection(services().feedback.get(body.answer_id).collection)
     stored = services().feedback.rate(
         body.answer_id, body.rating, correction=body.correction, comment=body.comment
     )

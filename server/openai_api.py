@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify
 from werkzeug.exceptions import NotFound
 
 from generation.rag import Request
+from server.access import current_key
 from server.bodies import CompletionBody, read_body
 from server.current import services
 from server.errors import BadRequestError
@@ -32,8 +33,10 @@ RAG_MODEL = "ragqa"
 @openai_api.get("/models")
 def models() -> Response:
     """The models a client may name: ragqa, ragqa:<collection> for each one, generator."""
-    adapters = services().adapters.names()
-    names = [RAG_MODEL, *(f"{RAG_MODEL}:{c}" for c in services().index.list_collections()),
+    adapters, key = services().adapters.names(), current_key()
+    default = [RAG_MODEL] if key.sees(services().settings.collection) else []
+    names = [*default, *(f"{RAG_MODEL}:{c}" for c in services().index.list_collections()
+                         if key.sees(c)),
              GENERATOR_MODEL, *(f"{RAG_MODEL}@{a}" for a in adapters),
              *(f"{GENERATOR_MODEL}@{a}" for a in adapters)]  # fmt: skip
     return jsonify({"object": "list", "data": [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import threading
 import time
 from collections import deque
@@ -54,20 +53,14 @@ class RateLimiter:
 
 
 def protect_api(app: Flask, settings: ServerSettings) -> None:
-    """Require the API key (if configured) and apply the rate limit on /api/* and /v1/*."""
+    """Apply the rate limit on /api/* and /v1/*, and safe headers on every response (who may
+    call what is `server.access`)."""
     limiter = RateLimiter(settings.rate_limit_per_minute)
-    key = settings.api_key.get_secret_value() if settings.api_key else None
 
     @app.before_request
     def _check() -> tuple[Response, int] | None:
         if not request.path.startswith(("/api/", "/v1/")):
             return None
-        if key is not None:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), key.encode()):
-                return error_response(
-                    401, "unauthorized", "Send the API key as 'Authorization: Bearer <key>'."
-                )
         if not limiter.allow(request.remote_addr or "unknown"):
             return error_response(
                 429,

@@ -240,7 +240,8 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
     api_key: SecretStr | None = Field(
         default=None,
-        description="When set, `/api/*` and `/v1/*` require `Authorization: Bearer <key>`.",
+        description="An admin key (the bootstrap key): when set, or once `ragqa keys create` has "
+        "made a key, `/api/*` and `/v1/*` require `Authorization: Bearer <key>`.",
     )
     rate_limit_per_minute: int = Field(
         default=60, ge=0,
@@ -300,6 +301,11 @@ class Settings(BaseSettings):
     def feedback_path(self) -> Path:
         """Recorded answers and their ratings."""
         return self.home / "feedback.sqlite"
+
+    @property
+    def keys_path(self) -> Path:
+        """API keys (hashed), their roles and collections."""
+        return self.home / "keys.sqlite"
 
     @property
     def datasets_path(self) -> Path:

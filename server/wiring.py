@@ -25,6 +25,7 @@ from retrieval.keyword import KeywordIndex
 from retrieval.model_thread import ModelThread
 from retrieval.reranker import CrossEncoderReranker, Reranker
 from retrieval.retriever import Retriever
+from server.keys import KeyStore
 from server.packaged import resolve_embedder, resolve_generator
 from server.settings import Settings
 
@@ -242,6 +243,11 @@ class Services:
                 f"{serving!r}: train it again on this model, or serve that one."
             )
         return found.path
+
+    @property
+    def keys(self) -> KeyStore:
+        """The API keys callers present (`ragqa keys`)."""
+        return self._get("keys", lambda: KeyStore(self.settings.keys_path))
 
     @property
     def feedback(self) -> FeedbackStore:

@@ -14,6 +14,7 @@ from server.cli.datasets import dataset
 from server.cli.documents import collections, delete, documents, ingest
 from server.cli.feedback import feedback
 from server.cli.finetune import adapters, finetune
+from server.cli.keys import keys
 from server.cli.serving import serve
 
 
@@ -34,6 +35,6 @@ def main(verbose: bool) -> None:
 
 
 COMMANDS = (ingest, ask, search, collections, documents, delete, serve, feedback, dataset,
-            finetune, adapters, compare)  # fmt: skip
+            finetune, adapters, compare, keys)  # fmt: skip
 for command in COMMANDS:
     main.add_command(command)

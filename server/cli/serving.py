@@ -39,10 +39,12 @@ def serve(
     services = services_of(ctx)
     server = services.settings.server
     bind_host = host or server.host
-    if not _is_loopback(bind_host) and server.api_key is None and not allow_unauthenticated:
+    keyless = server.api_key is None and not services.keys.required()
+    if not _is_loopback(bind_host) and keyless and not allow_unauthenticated:
         raise click.ClickException(
-            f"Refusing to serve {bind_host} without an API key: set RAGQA_SERVER__API_KEY, "
-            "or pass --allow-unauthenticated if something in front of ragqa checks callers."
+            f"Refusing to serve {bind_host} without an API key: set RAGQA_SERVER__API_KEY or "
+            "create keys with `ragqa keys create`, or pass --allow-unauthenticated if "
+            "something in front of ragqa checks callers."
         )
     from server.production import run_gunicorn
 

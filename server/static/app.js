@@ -13,7 +13,21 @@ const adapterInput = document.getElementById("adapter");
 let history = [];
 
 keyInput.value = sessionStorage.getItem("ragqa-key") || "";
-keyInput.addEventListener("change", () => sessionStorage.setItem("ragqa-key", keyInput.value));
+keyInput.addEventListener("change", () => {
+  sessionStorage.setItem("ragqa-key", keyInput.value);
+  checkKey();
+});
+
+// Ask for a key only when the server requires one: probe a read route; 401 shows the box.
+const keyBox = document.getElementById("settings");
+async function checkKey() {
+  const headers = keyInput.value ? { Authorization: `Bearer ${keyInput.value}` } : {};
+  const response = await fetch("/api/collections", { headers }).catch(() => null);
+  const needed = response !== null && response.status === 401;
+  keyBox.hidden = !needed && !keyInput.value;
+  keyBox.open = needed;
+}
+checkKey();
 document.getElementById("new").addEventListener("click", () => {
   history = [];
   log.replaceChildren();
