@@ -59,6 +59,7 @@ RULES: dict[str, Rule] = {
     "static": Rule(PUBLIC),
     "web.static": Rule(PUBLIC),
     "health.healthz": Rule(PUBLIC),
+    "health.readyz": Rule(PUBLIC),
     "chat.chat": Rule(READ, _body_collection),
     "search.search": Rule(READ, _body_collection),
     "compare.compare": Rule(READ, _body_collection),

@@ -56,7 +56,8 @@ def start_warm_up(services: Services) -> threading.Thread:
         try:
             services.warm_up()
             logger.info("models loaded")
-        except Exception:  # the first request will report the same error to its caller
+        except Exception as error:  # the first request reports the same error to its caller
+            services.warm_up_error = f"{type(error).__name__}: {error}"
             logger.exception("warm-up failed")
 
     thread = threading.Thread(target=_run, name="ragqa-warm-up", daemon=True)

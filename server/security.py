@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
+import uuid
 from collections import deque
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, has_request_context, request
 
 from server.errors import error_response
 from server.settings import ServerSettings
 
 WINDOW_S = 60.0
+access_log = logging.getLogger("ragqa.access")
+# A caller's (or proxy's) request id is kept when it is a sane token, else one is made.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id() -> str:
+    """The id of the request being served ("-" outside a request), for log records."""
+    return str(g.get("request_id", "-")) if has_request_context() else "-"
+
+
+def tag_log_records() -> None:
+    """Give every log record a `request_id` attribute (for `%(request_id)s` and JSON logs)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "ragqa", False):
+        return
+
+    def tagged(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        record.request_id = request_id()
+        return record
+
+    tagged.ragqa = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(tagged)
 
 
 class RateLimiter:
@@ -56,6 +82,7 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
     """Apply the rate limit on /api/* and /v1/*, and safe headers on every response (who may
     call what is `server.access`)."""
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    tag_log_records()
 
     @app.before_request
     def _check() -> tuple[Response, int] | None:
@@ -69,8 +96,19 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
             )
         return None
 
+    @app.before_request
+    def _request_id() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.started = time.monotonic()
+
     @app.after_request
     def _headers(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        # One access line per request: never the query string, body or headers (secrets).
+        took_ms = (time.monotonic() - g.get("started", time.monotonic())) * 1000
+        access_log.info("%s %s %d %.0f ms", request.method, request.path,
+                        response.status_code, took_ms)  # fmt: skip
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault(

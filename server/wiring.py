@@ -48,6 +48,9 @@ class Services:
         self.settings = settings
         self._built: dict[str, Any] = {}
         self._lock = threading.RLock()
+        # Set when warm_up has loaded every model and opened the store (GET /readyz).
+        self.ready = threading.Event()
+        self.warm_up_error: str | None = None
         if embedder is not None:
             self._built["embedder"] = embedder
         if generator is not None:
@@ -297,3 +300,4 @@ class Services:
             self.generator.warm_up()
             if self.reranker is not None:
                 self.reranker.warm_up()
+            self.ready.set()

@@ -16,6 +16,7 @@ from server.cli.feedback import feedback
 from server.cli.finetune import adapters, finetune
 from server.cli.keys import keys
 from server.cli.serving import serve
+from server.security import tag_log_records
 
 
 @click.group()
@@ -25,9 +26,10 @@ def main(verbose: bool) -> None:
     if not sys.stderr.isatty():
         # Model-loading progress bars only garble logs; keep them for people at a terminal.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    tag_log_records()  # each line names the HTTP request it belongs to ("-": none)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
     )
     if not verbose:
         # pypdf warns about every odd font or xref it repairs; the ingest report says what failed.

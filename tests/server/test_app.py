@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,51 @@ def test_warm_up_loads_every_component_it_built(settings: Settings) -> None:
     assert getattr(embedder, "warmed", False) and getattr(generator, "warmed", False)
     assert reranker.warmed
     assert services.retriever._reranker is reranker  # the one the server warmed
+
+
+def test_readiness_waits_for_the_models_and_the_store(services: Services) -> None:
+    from server.app import start_warm_up
+
+    client = create_app(services.settings, services).test_client()
+    loading = client.get("/readyz")
+    assert loading.status_code == 503 and loading.headers["Retry-After"] == "5"
+    assert loading.get_json() == {"status": "not_ready", "models": "loading", "store": "reachable"}
+    start_warm_up(services).join(timeout=60)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["status"] == "ready"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_failed_warm_up_is_not_ready_and_says_why(services: Services) -> None:
+    from server.app import start_warm_up
+
+    class Broken(FakeGenerator):
+        def warm_up(self) -> None:
+            raise RuntimeError("no weights here")
+
+    broken = Services(services.settings, embedder=FakeEmbedder(), generator=Broken())
+    start_warm_up(broken).join(timeout=60)
+    response = create_app(broken.settings, broken).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["models"] == "failed: RuntimeError: no weights here"
+
+
+def test_every_response_carries_a_request_id_that_log_lines_name(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    first, second = client.get("/healthz"), client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", first.headers["X-Request-Id"])
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+    kept = client.get("/healthz", headers={"X-Request-Id": "proxy-42.a"})
+    assert kept.headers["X-Request-Id"] == "proxy-42.a"  # a proxy's id is kept
+    odd = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", odd.headers["X-Request-Id"])  # not echoed
+    with caplog.at_level(logging.INFO):
+        secret = {"X-Request-Id": "trace-7", "Authorization": "Bearer s3cret"}
+        client.post("/api/search?token=s3cret", json={"query": "q"}, headers=secret)
+    [line] = [r for r in caplog.records if r.name == "ragqa.access"]
+    assert line.request_id == "trace-7"
+    assert re.fullmatch(r"POST /api/search \d{3} \d+ ms", line.getMessage())
+    assert "s3cret" not in caplog.text
