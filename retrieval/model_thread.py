@@ -55,6 +55,11 @@ class ModelThread:
     def _remember_thread(self) -> None:
         self._ident = threading.get_ident()
 
+    @property
+    def occupied(self) -> int:
+        """Requests running on or waiting for the model now (for the queue-depth metric)."""
+        return self.max_waiting + 1 - self._seats._value  # CPython semaphores keep their count
+
     def on_thread(self) -> bool:
         """Whether the caller is the model thread."""
         return threading.get_ident() == self._ident

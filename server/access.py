@@ -60,6 +60,7 @@ RULES: dict[str, Rule] = {
     "web.static": Rule(PUBLIC),
     "health.healthz": Rule(PUBLIC),
     "health.readyz": Rule(PUBLIC),
+    "health.prometheus_metrics": Rule(MANAGE),  # operators' numbers, no document text
     "chat.chat": Rule(READ, _body_collection),
     "search.search": Rule(READ, _body_collection),
     "compare.compare": Rule(READ, _body_collection),

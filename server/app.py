@@ -15,6 +15,7 @@ from server.errors import register_error_handlers
 from server.feedback import feedback_api
 from server.health import health
 from server.jobs import JobRegistry
+from server.metrics import Metrics
 from server.openai_api import openai_api
 from server.search import search_api
 from server.security import protect_api
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ragqa"] = services
     app.extensions["ragqa.jobs"] = JobRegistry()
+    app.extensions["ragqa.metrics"] = Metrics()
     register_error_handlers(app)
     protect_api(app, settings.server)
     guard_routes(app, settings.server, services.keys)

@@ -15,7 +15,7 @@ from ingest.formats import file_format
 from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
 from server.access import current_key, require_collection
-from server.current import jobs, services
+from server.current import jobs, metrics, services
 from server.errors import BadRequestError
 
 documents_api = Blueprint("documents", __name__, url_prefix="/api")
@@ -82,13 +82,14 @@ def upload_documents(name: str) -> tuple[Response, int]:
             rejected.append(FileResult(upload.filename or "", error="unsupported file type"))
         else:
             saved.append(_save(upload, upload_dir(name)))
-    ingestor = services().ingestor
+    ingestor, counted = services().ingestor, metrics()
 
     def work(progress: IngestProgress) -> IngestReport:
         report = ingestor.ingest(saved, collection=name, progress=progress) if saved else None
         report = report or IngestReport()
         for result in rejected:
             report.add(result)
+        counted.ingest(report)
         return report
 
     job = jobs().submit(name, work)

@@ -8,13 +8,13 @@ import logging
 import sqlite3
 from typing import Literal
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, has_app_context, jsonify
 from pydantic import Field
 
 from generation.types import Answer
 from server.access import require_collection
 from server.bodies import Body, read_body
-from server.current import services
+from server.current import metrics, services
 from server.errors import BadRequestError
 from server.wiring import Services
 
@@ -33,7 +33,10 @@ class FeedbackBody(Body):
 
 def recorded(services: Services, answer: Answer, collection: str | None) -> Answer:
     """The answer with the answer_id it is recorded under. Recording off, or failing (a full
-    disk), it is the answer without one: the user still gets it, and the log says why."""
+    disk), it is the answer without one: the user still gets it, and the log says why. Every
+    answer the server gives passes here, so its metrics are counted here too."""
+    if has_app_context():  # `ragqa ask` records answers too, with no server to count them
+        metrics().answer(answer)
     if not services.settings.feedback.record_answers:
         return answer
     try:
@@ -62,4 +65,5 @@ def feedback() -> tuple[Response, int]:
     stored = services().feedback.rate(
         body.answer_id, body.rating, correction=body.correction, comment=body.comment
     )
+    metrics().feedback.labels(body.rating).inc()
     return jsonify(stored.to_dict()), 201

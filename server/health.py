@@ -1,5 +1,5 @@
-"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the models are loaded
-and the store answers), for load balancers and orchestrators."""
+"""Liveness (`/healthz`: the process answers), readiness (`/readyz`: the models are loaded and
+the store answers), for load balancers and orchestrators, and `/metrics` for Prometheus."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 from flask import Blueprint, Response, jsonify
 
-from server.current import services
+from server.current import metrics, services
 
 health = Blueprint("health", __name__)
 logger = logging.getLogger(__name__)
@@ -40,3 +40,10 @@ def readyz() -> tuple[Response, int]:
     response = jsonify({**body, "status": "not_ready"})
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response, 503
+
+
+@health.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Every metric in Prometheus' text format (admin keys: see server.access)."""
+    body, content_type = metrics().exposition(services().model_thread.occupied)
+    return Response(body, content_type=content_type)

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import deque
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 
 from server.errors import error_response
 from server.settings import ServerSettings
@@ -109,6 +109,10 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
         took_ms = (time.monotonic() - g.get("started", time.monotonic())) * 1000
         access_log.info("%s %s %d %.0f ms", request.method, request.path,
                         response.status_code, took_ms)  # fmt: skip
+        counted = current_app.extensions.get("ragqa.metrics")
+        if counted is not None:  # the endpoint, not the path: bounded label values
+            counted.request(request.endpoint or "unmatched", request.method,
+                            response.status_code, took_ms / 1000)  # fmt: skip
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault(
