@@ -9,35 +9,16 @@ import time
 import uuid
 from collections import deque
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, request
 
 from server.errors import error_response
+from server.logs import tag_log_records
 from server.settings import ServerSettings
 
 WINDOW_S = 60.0
 access_log = logging.getLogger("ragqa.access")
 # A caller's (or proxy's) request id is kept when it is a sane token, else one is made.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-
-
-def request_id() -> str:
-    """The id of the request being served ("-" outside a request), for log records."""
-    return str(g.get("request_id", "-")) if has_request_context() else "-"
-
-
-def tag_log_records() -> None:
-    """Give every log record a `request_id` attribute (for `%(request_id)s` and JSON logs)."""
-    make = logging.getLogRecordFactory()
-    if getattr(make, "ragqa", False):
-        return
-
-    def tagged(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        record.request_id = request_id()
-        return record
-
-    tagged.ragqa = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(tagged)
 
 
 class RateLimiter:

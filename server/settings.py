@@ -238,6 +238,11 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Address to bind.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`ragqa serve`'s log lines: `text`, or `json` (one object per line: time, "
+        "level, logger, request_id, message) for log collectors.",
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="An admin key (the bootstrap key): when set, or once `ragqa keys create` has "

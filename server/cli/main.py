@@ -16,7 +16,7 @@ from server.cli.feedback import feedback
 from server.cli.finetune import adapters, finetune
 from server.cli.keys import keys
 from server.cli.serving import serve
-from server.security import tag_log_records
+from server.logs import tag_log_records
 
 
 @click.group()

@@ -7,6 +7,7 @@ import ipaddress
 import click
 
 from server.cli.common import services_of
+from server.logs import use_json_logs
 
 
 def _is_loopback(host: str) -> bool:
@@ -46,6 +47,8 @@ def serve(
             "create keys with `ragqa keys create`, or pass --allow-unauthenticated if "
             "something in front of ragqa checks callers."
         )
+    if server.log_format == "json":
+        use_json_logs()
     from server.production import run_gunicorn
 
     run_gunicorn(services, host=bind_host, port=port or server.port, threads=threads)

@@ -294,3 +294,32 @@ def test_every_response_carries_a_request_id_that_log_lines_name(
     assert line.request_id == "trace-7"
     assert re.fullmatch(r"POST /api/search \d{3} \d+ ms", line.getMessage())
     assert "s3cret" not in caplog.text
+
+
+def test_json_log_lines_carry_the_request_id(client: FlaskClient) -> None:
+    import json
+    import logging
+
+    from server.logs import JsonFormatter, tag_log_records
+
+    tag_log_records()
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("ragqa.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        client.get("/healthz", headers={"X-Request-Id": "json-1"})
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(logging.NOTSET)
+    [line] = [json.loads(x) for x in lines]
+    assert set(line) == {"time", "level", "logger", "request_id", "message"}
+    assert (line["request_id"], line["logger"], line["level"]) == ("json-1", "ragqa.access", "INFO")
+    assert line["message"].startswith("GET /healthz 200 ")
