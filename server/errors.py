@@ -67,6 +67,9 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
 )
 
 
+BUSY_RETRY_AFTER_S = 5
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     """The JSON error body every endpoint uses."""
     return jsonify({"error": {"code": code, "message": message}}), status
@@ -102,4 +105,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _any(error: Exception) -> tuple[Response, int]:
-        return error_response(*describe(error))
+        response, status = error_response(*describe(error))
+        if isinstance(error, ModelBusyError):  # a moment's wait usually frees the model
+            response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response, status

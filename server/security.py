@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -54,6 +55,14 @@ class RateLimiter:
                 self._forget_idle(now)
             return True
 
+    def retry_after(self, client: str, now: float | None = None) -> int:
+        """Whole seconds until `client` may call again (1 at least)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            window = self._seen.get(client)
+            oldest = window[0] if window else now
+        return max(1, math.ceil(WINDOW_S - (now - oldest)))
+
     def _forget_idle(self, now: float) -> None:
         # A window only empties when its client calls again, so judge by the last request.
         self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < WINDOW_S}
@@ -69,12 +78,15 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
     def _check() -> tuple[Response, int] | None:
         if not request.path.startswith(("/api/", "/v1/")):
             return None
-        if not limiter.allow(request.remote_addr or "unknown"):
-            return error_response(
+        client = request.remote_addr or "unknown"
+        if not limiter.allow(client):
+            response, status = error_response(
                 429,
                 "rate_limited",
                 f"More than {settings.rate_limit_per_minute} requests in a minute; slow down.",
             )
+            response.headers["Retry-After"] = str(limiter.retry_after(client))
+            return response, status
         return None
 
     @app.before_request

@@ -138,8 +138,9 @@ def test_rate_limit_per_client(tmp_path: Path, docs: Path, make_settings: MakeSe
     services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
     services.ingestor.ingest([docs], collection="docs")
     client = create_app(settings, services).test_client()
-    codes = [client.post("/api/chat", json={"question": "q"}).status_code for _ in range(5)]
-    assert codes == [200, 200, 200, 429, 429]
+    responses = [client.post("/api/chat", json={"question": "q"}) for _ in range(5)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+    assert 1 <= int(responses[-1].headers["Retry-After"]) <= 60
     other = client.post(
         "/api/chat", json={"question": "q"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
     )
@@ -323,3 +324,21 @@ def test_json_log_lines_carry_the_request_id(client: FlaskClient) -> None:
     assert set(line) == {"time", "level", "logger", "request_id", "message"}
     assert (line["request_id"], line["logger"], line["level"]) == ("json-1", "ragqa.access", "INFO")
     assert line["message"].startswith("GET /healthz 200 ")
+
+
+def test_a_busy_model_answers_503_with_retry_after(services: Services, docs: Path) -> None:
+    from retrieval.model_thread import ModelBusyError
+
+    class Busy(FakeGenerator):
+        def generate(self, *args: object, **kwargs: object) -> object:
+            raise ModelBusyError("The model is busy: 16 requests are already waiting.")
+
+    services.ingestor.ingest([docs], collection="docs")
+    busy = Services(services.settings, embedder=FakeEmbedder(), generator=Busy())
+    response = (
+        create_app(busy.settings, busy)
+        .test_client()
+        .post("/api/chat", json={"question": "Which generator?"})
+    )
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"]["code"] == "busy"
