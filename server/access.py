@@ -123,8 +123,8 @@ def guard_routes(app: Flask, settings: ServerSettings, keys: KeyStore) -> None:
 
     @app.before_request
     def _authorize() -> tuple[Response, int] | None:
-        if request.endpoint is None:
-            return None  # no such route: Flask answers 404 or 405
+        if request.endpoint is None or request.method == "OPTIONS":
+            return None  # no such route (Flask answers 404 or 405), or a CORS preflight
         rule = RULES.get(request.endpoint)
         found = (
             (403, "forbidden", "This route has no access rule.") if rule is None else refusal(rule)

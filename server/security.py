@@ -73,6 +73,13 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
     call what is `server.access`)."""
     limiter = RateLimiter(settings.rate_limit_per_minute)
     tag_log_records()
+    if settings.cors_origins:  # off unless the operator names the origins
+        from flask_cors import CORS
+
+        shared = {"origins": settings.cors_origins}
+        CORS(app, resources={r"/api/*": shared, r"/v1/*": shared},
+             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+             expose_headers=["X-Request-Id", "Retry-After"], max_age=600)  # fmt: skip
 
     @app.before_request
     def _check() -> tuple[Response, int] | None:

@@ -238,6 +238,11 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Address to bind.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins whose pages may call `/api/*` and `/v1/*` from a browser, as a "
+        'JSON list (`["https://intranet.example.com"]`); empty (the default): none, CORS off.',
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="`ragqa serve`'s log lines: `text`, or `json` (one object per line: time, "

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
 from server.security import RateLimiter
+from tests.conftest import MakeSettings
 
 
 def test_a_client_gets_its_limit_per_sliding_minute() -> None:
@@ -32,3 +37,36 @@ def test_active_clients_keep_their_count_when_idle_ones_are_pruned() -> None:
     for n in range(20):
         limiter.allow(f"idle-{n}", now=1 + n)
     assert not limiter.allow("busy", now=30)  # still inside its minute: still limited
+
+
+def test_cors_is_off_by_default_and_on_for_the_named_origins(
+    tmp_path: Path, make_settings: MakeSettings
+) -> None:
+    from server.app import create_app
+    from server.wiring import Services
+    from tests.fakes import FakeEmbedder, FakeGenerator
+
+    def client(**server: object) -> FlaskClient:
+        settings = make_settings(home=tmp_path / str(len(server)), server=server)
+        services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+        return create_app(settings, services).test_client()
+
+    site = {"Origin": "https://intranet.example.com"}
+    closed = client().get("/api/collections", headers=site)
+    assert "Access-Control-Allow-Origin" not in closed.headers
+    opened = client(cors_origins=["https://intranet.example.com"], api_key="k3y")
+    # A preflight needs no key; the browser then sends it.
+    preflight = opened.options("/api/chat", headers={
+        **site, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Authorization, Content-Type"})  # fmt: skip
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://intranet.example.com"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    listed = opened.get("/api/collections", headers={**site, "Authorization": "Bearer k3y"})
+    assert listed.status_code == 200
+    assert listed.headers["Access-Control-Allow-Origin"] == "https://intranet.example.com"
+    assert "X-Request-Id" in listed.headers["Access-Control-Expose-Headers"]
+    other = opened.get("/api/collections", headers={"Origin": "https://evil.example",
+                                                    "Authorization": "Bearer k3y"})  # fmt: skip
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert opened.get("/api/collections", headers=site).status_code == 401  # still needs a key
