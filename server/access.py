@@ -20,6 +20,7 @@ from flask import Flask, Response, g, request
 from server.current import services
 from server.errors import error_response
 from server.keys import ADMIN, OPEN, ApiKey, ForbiddenError, KeyStore
+from server.security import RateLimiter
 from server.settings import ServerSettings
 
 PUBLIC, READ, WRITE, MANAGE = "public", "read", "write", "admin"
@@ -89,8 +90,12 @@ def require_collection(collection: str | None) -> None:
         raise ForbiddenError(f"This key may not use collection {collection!r}.")
 
 
-def guard_routes(app: Flask, settings: ServerSettings, keys: KeyStore) -> None:
-    """Identify the caller and apply the route's rule before every request."""
+def guard_routes(
+    app: Flask, settings: ServerSettings, keys: KeyStore, limiter: RateLimiter
+) -> None:
+    """Before every request: identify the caller, count it against its rate limit (its key's,
+    or its address's without a valid key, so guessing keys is limited too), then apply the
+    route's rule."""
     bootstrap = settings.api_key.get_secret_value() if settings.api_key else None
 
     def identify() -> ApiKey | None:
@@ -107,6 +112,22 @@ def guard_routes(app: Flask, settings: ServerSettings, keys: KeyStore) -> None:
         if rule.permission == PUBLIC:
             return None
         key = identify()
+        who = (
+            f"key:{key.id}"
+            if key is not None and key is not OPEN
+            else (f"address:{request.remote_addr or 'unknown'}")
+        )
+        if not limiter.allow(who):
+            g.retry_after = limiter.retry_after(who)
+            per = "key" if who.startswith("key:") else "address"
+            return (
+                429,
+                "rate_limited",
+                (
+                    f"More than {settings.rate_limit_per_minute} requests in a minute from this "
+                    f"{per}; slow down (RAGQA_SERVER__RATE_LIMIT_PER_MINUTE)."
+                ),
+            )
         if key is None:
             return 401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'."
         g.api_key = key
@@ -129,4 +150,9 @@ def guard_routes(app: Flask, settings: ServerSettings, keys: KeyStore) -> None:
         found = (
             (403, "forbidden", "This route has no access rule.") if rule is None else refusal(rule)
         )
-        return error_response(*found) if found else None
+        if not found:
+            return None
+        response, status = error_response(*found)
+        if status == 429:
+            response.headers["Retry-After"] = str(g.retry_after)
+        return response, status

@@ -12,7 +12,6 @@ from collections import deque
 
 from flask import Flask, Response, current_app, g, request
 
-from server.errors import error_response
 from server.logs import tag_log_records
 from server.settings import ServerSettings
 
@@ -68,11 +67,17 @@ class RateLimiter:
         self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < WINDOW_S}
 
 
-def protect_api(app: Flask, settings: ServerSettings) -> None:
-    """Apply the rate limit on /api/* and /v1/*, and safe headers on every response (who may
-    call what is `server.access`)."""
+def protect_api(app: Flask, settings: ServerSettings) -> RateLimiter:
+    """Request ids, the access log, proxies and CORS as configured, and safe headers on every
+    response; the rate limiter it returns is applied by `server.access` (per key, or per
+    address without one), with who may call what."""
     limiter = RateLimiter(settings.rate_limit_per_minute)
     tag_log_records()
+    if settings.trusted_proxies:  # the client's address as the last trusted proxy saw it
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if settings.cors_origins:  # off unless the operator names the origins
         from flask_cors import CORS
 
@@ -80,21 +85,6 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
         CORS(app, resources={r"/api/*": shared, r"/v1/*": shared},
              allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
              expose_headers=["X-Request-Id", "Retry-After"], max_age=600)  # fmt: skip
-
-    @app.before_request
-    def _check() -> tuple[Response, int] | None:
-        if not request.path.startswith(("/api/", "/v1/")):
-            return None
-        client = request.remote_addr or "unknown"
-        if not limiter.allow(client):
-            response, status = error_response(
-                429,
-                "rate_limited",
-                f"More than {settings.rate_limit_per_minute} requests in a minute; slow down.",
-            )
-            response.headers["Retry-After"] = str(limiter.retry_after(client))
-            return response, status
-        return None
 
     @app.before_request
     def _request_id() -> None:
@@ -119,3 +109,5 @@ def protect_api(app: Flask, settings: ServerSettings) -> None:
             "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
         )
         return response
+
+    return limiter

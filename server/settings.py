@@ -238,6 +238,12 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Address to bind.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
+    trusted_proxies: int = Field(
+        default=0, ge=0, le=5,
+        description="How many reverse proxies stand in front of ragqa: their X-Forwarded-For, "
+        "-Proto and -Host headers are then trusted, so rate limits count the real client. 0 "
+        "(the default): the headers are ignored (a client could forge them).",
+    )  # fmt: skip
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Web origins whose pages may call `/api/*` and `/v1/*` from a browser, as a "
@@ -255,7 +261,8 @@ class ServerSettings(BaseModel):
     )
     rate_limit_per_minute: int = Field(
         default=60, ge=0,
-        description="Requests per minute per client address to `/api/*` and `/v1/*`; 0 disables.",
+        description="Requests per minute to `/api/*`, `/v1/*` and `/metrics` per API key (per "
+        "client address without a valid key); 0 disables.",
     )  # fmt: skip
     max_question_chars: int = Field(
         default=2000, ge=1, le=100_000, description="Longest question accepted, in characters."

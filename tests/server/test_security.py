@@ -70,3 +70,49 @@ def test_cors_is_off_by_default_and_on_for_the_named_origins(
                                                     "Authorization": "Bearer k3y"})  # fmt: skip
     assert "Access-Control-Allow-Origin" not in other.headers
     assert opened.get("/api/collections", headers=site).status_code == 401  # still needs a key
+
+
+def test_behind_a_named_proxy_limits_count_the_real_client(
+    tmp_path: Path, make_settings: MakeSettings
+) -> None:
+    from server.app import create_app
+    from server.wiring import Services
+    from tests.fakes import FakeEmbedder, FakeGenerator
+
+    def codes(proxies: int) -> list[int]:
+        server = {"rate_limit_per_minute": 2, "trusted_proxies": proxies}
+        settings = make_settings(home=tmp_path / str(proxies), server=server)
+        services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+        client = create_app(settings, services).test_client()
+        return [client.get("/api/collections",
+                           headers={"X-Forwarded-For": f"10.0.0.{n}"}).status_code
+                for n in (1, 1, 1, 2, 3)]  # fmt: skip
+
+    assert codes(1) == [200, 200, 429, 200, 200]  # each client its own budget
+    assert codes(0) == [200, 200, 429, 429, 429]  # untrusted headers: one address
+
+
+def test_each_key_has_its_own_budget_and_guessing_keys_spends_the_addresss(
+    tmp_path: Path, make_settings: MakeSettings
+) -> None:
+    from server.app import create_app
+    from server.wiring import Services
+    from tests.fakes import FakeEmbedder, FakeGenerator
+
+    settings = make_settings(home=tmp_path, server={"rate_limit_per_minute": 2})
+    services = Services(settings, embedder=FakeEmbedder(), generator=FakeGenerator())
+    secrets = [services.keys.create(name=n, role="reader")[1] for n in ("a", "b")]
+    client = create_app(settings, services).test_client()
+
+    def call(secret: str) -> int:
+        return client.get(
+            "/api/collections", headers={"Authorization": f"Bearer {secret}"}
+        ).status_code
+
+    assert [call(secrets[0]) for _ in range(3)] == [200, 200, 429]
+    assert [call(secrets[1]) for _ in range(2)] == [200, 200]  # one key's burst spares another
+    guesses = [call(f"rqk_{n:012x}_guess") for n in range(3)]
+    assert guesses == [401, 401, 429]  # wrong keys share the address's budget
+    limited = client.get("/api/collections", headers={"Authorization": f"Bearer {secrets[0]}"})
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert "from this key" in limited.get_json()["error"]["message"]
