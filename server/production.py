@@ -29,16 +29,22 @@ class _Application(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         return app
 
 
-def run_gunicorn(services: Services, *, host: str, port: int, threads: int) -> None:
-    """Serve until interrupted. One worker: the model is loaded once and shared by threads."""
-    options = {
+def gunicorn_options(services: Services, *, host: str, port: int, threads: int) -> dict[str, Any]:
+    """gunicorn's settings. One worker: the model is loaded once and shared by threads."""
+    return {
         "bind": f"{host}:{port}",
         "workers": 1,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 300,  # the first request may convert and load the model
-        "accesslog": "-",
+        # SIGTERM: stop accepting, let the answers in flight finish for this long, then exit.
+        "graceful_timeout": services.settings.server.shutdown_grace_s,
+        "accesslog": None,  # ragqa.access logs each request, with its id and no query string
         "errorlog": "-",
         "loglevel": "info",
     }
-    _Application(services, options).run()
+
+
+def run_gunicorn(services: Services, *, host: str, port: int, threads: int) -> None:
+    """Serve until interrupted (SIGTERM: gracefully, see `gunicorn_options`)."""
+    _Application(services, gunicorn_options(services, host=host, port=port, threads=threads)).run()

@@ -276,6 +276,11 @@ class ServerSettings(BaseModel):
     warm_up: bool = Field(
         default=True, description="Load the models in the background when the server starts."
     )
+    shutdown_grace_s: int = Field(
+        default=60, gt=0, le=3600,
+        description="On SIGTERM, `ragqa serve` stops taking requests and gives the answers "
+        "being written this long to finish before it exits.",
+    )  # fmt: skip
 
 
 class Settings(BaseSettings):

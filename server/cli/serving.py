@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import click
 
@@ -49,6 +50,7 @@ def serve(
         )
     if server.log_format == "json":
         use_json_logs()
+    logging.getLogger("ragqa.access").setLevel(logging.INFO)  # one line per request, always
     from server.production import run_gunicorn
 
     run_gunicorn(services, host=bind_host, port=port or server.port, threads=threads)
