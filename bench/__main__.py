@@ -21,6 +21,7 @@ from bench.refusal import run_refusal
 from bench.report import Result, print_table
 from bench.retrieval import run_retrieval
 from bench.scale import run_scale
+from bench.serve import run_serve
 
 BENCHMARKS = {
     "abstention": run_abstention,
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "refusal": run_refusal,
     "retrieval": run_retrieval,
     "retrieval-beir": run_beir,
+    "serve": run_serve,
     "retrieval-scale": run_scale,
 }
 
