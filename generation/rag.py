@@ -150,7 +150,7 @@ class Rag:
         question = self._validate(request)
         request.question = question
         template = self.template_for(request.collection, request.template)
-        history: Sequence[Message] = validate_history(list(request.history))
+        history: Sequence[Message] = validate_history(request.history)
         if request.mode != AnswerMode.EXTRACTIVE:  # it uses no history, and no generator
             history = bound_history(history, self._generator.count_tokens,
                                     self._history_max_tokens)  # fmt: skip

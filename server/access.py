@@ -20,7 +20,7 @@ from flask import Flask, Response, g, request
 from server.current import services
 from server.errors import error_response
 from server.keys import ADMIN, OPEN, ApiKey, ForbiddenError, KeyStore
-from server.security import RateLimiter
+from server.ratelimit import RateLimiter
 from server.settings import ServerSettings
 
 PUBLIC, READ, WRITE, MANAGE = "public", "read", "write", "admin"
@@ -61,6 +61,7 @@ RULES: dict[str, Rule] = {
     "web.static": Rule(PUBLIC),
     "health.healthz": Rule(PUBLIC),
     "health.readyz": Rule(PUBLIC),
+    "contract.openapi": Rule(PUBLIC),  # describes the routes, holds no data
     "health.prometheus_metrics": Rule(MANAGE),  # operators' numbers, no document text
     "chat.chat": Rule(READ, _body_collection),
     "search.search": Rule(READ, _body_collection),

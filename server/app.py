@@ -17,6 +17,7 @@ from server.health import health
 from server.jobs import JobRegistry
 from server.metrics import Metrics
 from server.openai_api import openai_api
+from server.openapi import contract
 from server.search import search_api
 from server.security import protect_api
 from server.settings import Settings
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["ragqa.jobs"] = JobRegistry()
     app.extensions["ragqa.metrics"] = Metrics()
     register_error_handlers(app)
-    limiter = protect_api(app, settings.server)
+    limiter = protect_api(app, settings.server, settings.home / "limits.sqlite")
     guard_routes(app, settings.server, services.keys, limiter)
     app.register_blueprint(health)
     app.register_blueprint(chat_api)
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(feedback_api)
     app.register_blueprint(openai_api)
     app.register_blueprint(web)
+    app.register_blueprint(contract)
     return app
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from generation.types import USES_ADAPTER, AnswerMode
 from retrieval.filters import SearchFilter
+from retrieval.types import SearchMode
 from server.current import services
 from server.errors import BadRequestError
 
@@ -20,6 +22,21 @@ class Body(BaseModel):
     """A request body: types as declared, unknown fields ignored (clients send extras)."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+def _documented(description: str, **schema: Any) -> Any:
+    """An optional field whose allowed values the contract states (JSON schema `schema`), while
+    the code that uses it checks them, with its own error code and message."""
+    return Field(default=None, description=description, json_schema_extra=schema)
+
+
+# What the contract tells clients; retrieval.chroma, Rag and the retriever enforce it.
+_COLLECTION = _documented(
+    "The collection (default: RAGQA_COLLECTION).",
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,498}[A-Za-z0-9]$",
+)
+_ANSWER_MODES: list[JsonValue] = [m.value for m in AnswerMode]
+_SEARCH_MODES: list[JsonValue] = [*(m.value for m in SearchMode), None]
 
 
 class ExampleBody(Body):
@@ -33,26 +50,33 @@ class ExampleBody(Body):
 class SearchBody(Body):
     """POST /api/search."""
 
-    query: str
-    collection: str | None = None
-    k: int | None = None  # its range is retrieval's to check (invalid_search)
-    retrieval_mode: str | None = None  # checked by retrieval (invalid_search)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"query": "install"}]})
+
+    query: str = Field(description="What to look for.")
+    collection: str | None = _COLLECTION
+    k: int | None = _documented("How many passages (default: RAGQA_RETRIEVAL__K).",
+                                minimum=1, maximum=100)  # fmt: skip
+    retrieval_mode: str | None = _documented("Default: RAGQA_RETRIEVAL__MODE.", enum=_SEARCH_MODES)
     filters: dict[str, Any] | None = None  # checked by retrieval.filters (invalid_filter)
 
 
 class ChatBody(Body):
     """POST /api/chat."""
 
-    question: str
-    collection: str | None = None
-    mode: str | None = None  # checked by Rag (invalid_question)
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"question": "How do I install ragqa?", "mode": "rag"}]}
+    )
+
+    question: str = Field(description="The question (at most RAGQA_SERVER__MAX_QUESTION_CHARS).")
+    collection: str | None = _COLLECTION
+    mode: str | None = _documented("Default: RAGQA_ANSWERS__MODE.", enum=[*_ANSWER_MODES, None])
     template: str | None = None
     history: Any = None  # checked by generation.conversation (invalid_history)
     examples: list[ExampleBody] | None = Field(default=None, max_length=20)
     strict: bool | None = None
-    retrieval_mode: str | None = None
+    retrieval_mode: str | None = _documented("Default: RAGQA_RETRIEVAL__MODE.", enum=_SEARCH_MODES)
     filters: dict[str, Any] | None = None
-    stream: bool = False
+    stream: bool = Field(default=False, description="Answer as server-sent events.")
     adapter: str | None = None  # finetuned modes (checked by Rag and the adapter store)
 
 
@@ -82,6 +106,31 @@ class CompletionBody(Body):
     def stop_texts(self) -> list[str]:
         """The stop texts as a list."""
         return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+
+DEFAULT_MODES = [m.value for m in AnswerMode if m not in USES_ADAPTER]
+
+
+class CompareBody(Body):
+    """POST /api/compare."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"question": "What is ragqa?"}]})
+
+    question: str
+    collection: str | None = _COLLECTION
+    modes: list[str] = Field(default_factory=lambda: list(DEFAULT_MODES), min_length=1,
+                             max_length=len(AnswerMode),
+                             json_schema_extra={"items": {"enum": _ANSWER_MODES}})  # fmt: skip
+    adapter: str | None = None  # for the finetuned modes
+
+
+class FeedbackBody(Body):
+    """POST /api/feedback."""
+
+    answer_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    correction: str | None = None
+    comment: str | None = None
 
 
 _TYPE_NAMES = {"str", "int", "float", "bool", "dict", "list", "none"}

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from pydantic import Field
 
 from generation.rag import Request
-from generation.types import USES_ADAPTER, AnswerMode
-from server.bodies import Body, read_body
+from generation.types import USES_ADAPTER
+from server.bodies import CompareBody, read_body
 from server.current import services
 from server.feedback import recorded
 
 compare_api = Blueprint("compare", __name__, url_prefix="/api")
-DEFAULT_MODES = [m.value for m in AnswerMode if m not in USES_ADAPTER]
-
-
-class CompareBody(Body):
-    """POST /api/compare."""
-
-    question: str
-    collection: str | None = None
-    modes: list[str] = Field(default_factory=lambda: list(DEFAULT_MODES), min_length=1,
-                             max_length=len(AnswerMode))  # fmt: skip
-    adapter: str | None = None  # for the finetuned modes
 
 
 @compare_api.post("/compare")

@@ -6,29 +6,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
-from typing import Literal
 
 from flask import Blueprint, Response, has_app_context, jsonify
-from pydantic import Field
 
 from generation.types import Answer
 from server.access import require_collection
-from server.bodies import Body, read_body
+from server.bodies import FeedbackBody, read_body
 from server.current import metrics, services
 from server.errors import BadRequestError
 from server.wiring import Services
 
 logger = logging.getLogger(__name__)
 feedback_api = Blueprint("feedback", __name__, url_prefix="/api")
-
-
-class FeedbackBody(Body):
-    """POST /api/feedback."""
-
-    answer_id: str = Field(min_length=1, max_length=64)
-    rating: Literal["up", "down"]
-    correction: str | None = None
-    comment: str | None = None
 
 
 def recorded(services: Services, answer: Answer, collection: str | None) -> Answer:

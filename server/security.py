@@ -1,77 +1,30 @@
-"""Who may call the API: an optional bearer key and a per-address rate limit."""
+"""What every request gets: an id, an access-log line, safe headers, proxies and CORS as
+configured, and the shared rate limiter."""
 
 from __future__ import annotations
 
 import logging
-import math
 import re
-import threading
 import time
 import uuid
-from collections import deque
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request
 
 from server.logs import tag_log_records
+from server.ratelimit import RateLimiter
 from server.settings import ServerSettings
 
-WINDOW_S = 60.0
 access_log = logging.getLogger("ragqa.access")
 # A caller's (or proxy's) request id is kept when it is a sane token, else one is made.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-class RateLimiter:
-    """A sliding one-minute window of request times per client address.
-
-    Memory stays bounded however many addresses call: once more than `max_clients` are
-    tracked, every client with no request in the last minute is forgotten.
-    """
-
-    def __init__(self, per_minute: int, *, max_clients: int = 10_000) -> None:
-        self._per_minute = per_minute
-        self._max_clients = max_clients
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        """How many client addresses are tracked."""
-        return len(self._seen)
-
-    def allow(self, client: str, now: float | None = None) -> bool:
-        """Record a request from `client`; False if it is over the limit."""
-        if self._per_minute <= 0:
-            return True
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            window = self._seen.setdefault(client, deque())
-            while window and now - window[0] >= WINDOW_S:
-                window.popleft()
-            if len(window) >= self._per_minute:
-                return False
-            window.append(now)
-            if len(self._seen) > self._max_clients:
-                self._forget_idle(now)
-            return True
-
-    def retry_after(self, client: str, now: float | None = None) -> int:
-        """Whole seconds until `client` may call again (1 at least)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            window = self._seen.get(client)
-            oldest = window[0] if window else now
-        return max(1, math.ceil(WINDOW_S - (now - oldest)))
-
-    def _forget_idle(self, now: float) -> None:
-        # A window only empties when its client calls again, so judge by the last request.
-        self._seen = {k: v for k, v in self._seen.items() if now - v[-1] < WINDOW_S}
-
-
-def protect_api(app: Flask, settings: ServerSettings) -> RateLimiter:
+def protect_api(app: Flask, settings: ServerSettings, limits: Path) -> RateLimiter:
     """Request ids, the access log, proxies and CORS as configured, and safe headers on every
     response; the rate limiter it returns is applied by `server.access` (per key, or per
     address without one), with who may call what."""
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = RateLimiter(settings.rate_limit_per_minute, limits)
     tag_log_records()
     if settings.trusted_proxies:  # the client's address as the last trusted proxy saw it
         from werkzeug.middleware.proxy_fix import ProxyFix

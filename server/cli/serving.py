@@ -10,6 +10,8 @@ import click
 from server.cli.common import services_of
 from server.logs import use_json_logs
 
+SPARE_THREADS = 8  # health, metrics, listings and uploads need no model seat
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -23,7 +25,13 @@ def _is_loopback(host: str) -> bool:
 @click.command()
 @click.option("--host", default=None, help="Address to bind (default from settings: 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default from settings: 8000).")
-@click.option("--threads", default=4, show_default=True, help="Request threads.")
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 10_000),
+    help="Request threads (default: the model's seats, RAGQA_GENERATOR__MAX_WAITING + 1, plus 8 "
+    "for routes that need no model, so a request the model cannot seat gets 503 at once).",
+)
 @click.option(
     "--allow-unauthenticated",
     is_flag=True,
@@ -34,7 +42,7 @@ def serve(
     ctx: click.Context,
     host: str | None,
     port: int | None,
-    threads: int,
+    threads: int | None,
     allow_unauthenticated: bool,
 ) -> None:
     """Serve the chat page and the HTTP API (gunicorn, one process, several threads)."""
@@ -53,4 +61,7 @@ def serve(
     logging.getLogger("ragqa.access").setLevel(logging.INFO)  # one line per request, always
     from server.production import run_gunicorn
 
+    # More threads than model seats: the overflow reaches the model's queue and is refused with
+    # 503 and Retry-After, instead of waiting unseen in gunicorn's backlog.
+    threads = threads or services.settings.generator.max_waiting + 1 + SPARE_THREADS
     run_gunicorn(services, host=bind_host, port=port or server.port, threads=threads)

@@ -1,42 +1,55 @@
-"""The rate limiter: a sliding minute per client address, in bounded memory."""
+"""The rate limiter (a sliding minute per client, shared by processes), and CORS."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from server.security import RateLimiter
-from tests.conftest import MakeSettings
+from server.ratelimit import RateLimiter
+from tests.conftest import REPO, MakeSettings
 
 
-def test_a_client_gets_its_limit_per_sliding_minute() -> None:
-    limiter = RateLimiter(3)
+def test_a_client_gets_its_limit_per_sliding_minute(tmp_path: Path) -> None:
+    limiter = RateLimiter(3, tmp_path / "limits.sqlite")
     assert [limiter.allow("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
-    assert limiter.allow("b", now=3)  # another address has its own window
+    assert limiter.allow("b", now=3)  # another client has its own window
     assert not limiter.allow("a", now=59.9)
+    assert limiter.retry_after("a", now=59.9) == 1
     assert limiter.allow("a", now=60.0)  # the first request has left the window
 
 
-def test_zero_disables_the_limit() -> None:
-    limiter = RateLimiter(0)
+def test_zero_disables_the_limit(tmp_path: Path) -> None:
+    limiter = RateLimiter(0, tmp_path / "limits.sqlite")
     assert all(limiter.allow("a", now=0) for _ in range(1000))
 
 
-def test_idle_clients_are_forgotten_so_memory_stays_bounded() -> None:
-    limiter = RateLimiter(5, max_clients=100)
-    for n in range(5000):  # a new address every second, each calling once
+def test_only_the_last_minute_is_kept_so_the_table_stays_bounded(tmp_path: Path) -> None:
+    limiter = RateLimiter(5, tmp_path / "limits.sqlite")
+    for n in range(2000):  # a new address every second, each calling once
         limiter.allow(f"10.0.{n // 256}.{n % 256}", now=float(n))
-    # Only the last minute's clients are needed; the rest are forgotten once 100 are tracked.
-    assert len(limiter) <= 101
+    assert len(limiter) == 60  # only the last minute's clients
 
 
-def test_active_clients_keep_their_count_when_idle_ones_are_pruned() -> None:
-    limiter = RateLimiter(2, max_clients=10)
-    assert limiter.allow("busy", now=0) and limiter.allow("busy", now=0.5)
-    for n in range(20):
-        limiter.allow(f"idle-{n}", now=1 + n)
-    assert not limiter.allow("busy", now=30)  # still inside its minute: still limited
+COUNTER = """
+import sys
+from pathlib import Path
+from server.ratelimit import RateLimiter
+limiter = RateLimiter(10, Path(sys.argv[1]))
+sys.stdout.write(str(sum(limiter.allow("key:shared") for _ in range(8))))
+"""
+
+
+def test_processes_sharing_a_home_share_one_count(tmp_path: Path) -> None:
+    """What gunicorn workers do: each process counts in the same file."""
+    database = tmp_path / "limits.sqlite"
+    script = [sys.executable, "-c", COUNTER, str(database)]
+    running = [subprocess.Popen(script, cwd=REPO, stdout=subprocess.PIPE, text=True)
+               for _ in range(3)]  # fmt: skip
+    allowed = [int(process.communicate(timeout=60)[0]) for process in running]
+    assert sum(allowed) == 10  # 24 asked, one limit of 10 between them
 
 
 def test_cors_is_off_by_default_and_on_for_the_named_origins(
