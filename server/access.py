@@ -21,7 +21,7 @@ from server.current import services
 from server.errors import error_response
 from server.keys import ADMIN, OPEN, ApiKey, ForbiddenError, KeyStore
 from server.ratelimit import RateLimiter
-from server.settings import ServerSettings
+from server.server_settings import ServerSettings
 
 PUBLIC, READ, WRITE, MANAGE = "public", "read", "write", "admin"
 

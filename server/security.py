@@ -13,7 +13,7 @@ from flask import Flask, Response, current_app, g, request
 
 from server.logs import tag_log_records
 from server.ratelimit import RateLimiter
-from server.settings import ServerSettings
+from server.server_settings import ServerSettings
 
 access_log = logging.getLogger("ragqa.access")
 # A caller's (or proxy's) request id is kept when it is a sane token, else one is made.
