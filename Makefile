@@ -10,9 +10,11 @@ HOST_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:
 
 setup: $(STAMP) system-packages
 
-# Debian tools (command:package): Tesseract for OCR; pandoc and pdftoppm make the test files.
+# Debian tools (command:package): Tesseract for OCR; pandoc and pdftoppm make the test files;
+# chromium and its driver run the chat page's browser test.
 # Installed when run as root; otherwise a message, and the tests that need them skip with the reason.
-DEBIAN_TOOLS := pandoc:pandoc tesseract:tesseract-ocr pdftoppm:poppler-utils
+DEBIAN_TOOLS := pandoc:pandoc tesseract:tesseract-ocr pdftoppm:poppler-utils \
+  chromium:chromium chromedriver:chromium-driver
 system-packages:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \

@@ -53,6 +53,21 @@ def support(claim: str, evidence: str) -> float:
     return len(claimed & content_words(evidence)) / len(claimed)
 
 
+def best_span(claim: str, passage: str) -> tuple[int, int] | None:
+    """Character offsets of the sentence (or line) of `passage` that shares the most content
+    words with `claim`, so a reader sees which words back it; None when none shares any."""
+    best: tuple[int, int, int] | None = None  # (shared words, start, end)
+    claimed = content_words(claim)
+    start = 0
+    for end_match in [*_SENTENCE_END.finditer(passage), None]:
+        end = end_match.start() if end_match else len(passage)
+        shared = len(claimed & content_words(passage[start:end]))
+        if shared and (best is None or shared > best[0]):
+            best = (shared, start, end)
+        start = end_match.end() if end_match else end
+    return None if best is None else (best[1], best[2])
+
+
 def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
     """Each sentence of `text` with the source numbers it cites.
 
@@ -81,11 +96,11 @@ class CitationCheck:
     invalid: tuple[int, ...]  # numbers that name no source the model was given
 
 
-def _citation(n: int, hit: ScoredChunk, score: float | None) -> Citation:
+def _citation(n: int, hit: ScoredChunk, score: float | None, claim: str = "") -> Citation:
     chunk = hit.chunk
     return Citation(n=n, source=chunk.source, page=chunk.page, chunk_id=chunk.id,
                     text=chunk.text, score=hit.score, support=score, start=chunk.start,
-                    location=chunk.location)  # fmt: skip
+                    location=chunk.location, highlight=best_span(claim, chunk.text))  # fmt: skip
 
 
 def check_citations(
@@ -99,17 +114,20 @@ def check_citations(
     as inferred.
     """
     best: dict[int, float] = {}
+    claim: dict[int, str] = {}  # the sentence each citation supports best, to highlight
     invalid: list[int] = []
     for sentence, numbers in cited_sentences(text):
         for n in numbers:
             if not 1 <= n <= len(hits):
                 invalid += [] if n in invalid else [n]
                 continue
-            best[n] = max(best.get(n, 0.0), support(sentence, hits[n - 1].chunk.text))
+            score = support(sentence, hits[n - 1].chunk.text)
+            if n not in best or score > best[n]:
+                best[n], claim[n] = score, sentence
     if best:
         order = [n for n in parse_citations(text) if n in best]
         return CitationCheck(
-            citations=tuple(_citation(n, hits[n - 1], best[n]) for n in order),
+            citations=tuple(_citation(n, hits[n - 1], best[n], claim[n]) for n in order),
             inferred=False,
             unsupported=tuple(n for n in order if best[n] < min_support),
             invalid=tuple(invalid),
@@ -138,16 +156,16 @@ def _inferred(
         return tuple(_citation(n, h, None) for n, h in enumerate(hits[:fallback], start=1))
     if not hits:
         return ()
-    chosen: dict[int, float] = {}
+    chosen: dict[int, tuple[float, str]] = {}
     for sentence, _ in cited_sentences(text):
         if content_words(sentence):
             score, n = _best_source(sentence, hits)
-            if score >= min_support:
-                chosen[n] = max(chosen.get(n, 0.0), score)
+            if score >= min_support and score > chosen.get(n, (-1.0, ""))[0]:
+                chosen[n] = (score, sentence)
     if not chosen:
         score, n = _best_source(text, hits)
-        chosen[n] = score
-    return tuple(_citation(n, hits[n - 1], score) for n, score in chosen.items())
+        chosen[n] = (score, text)
+    return tuple(_citation(n, hits[n - 1], score, claim) for n, (score, claim) in chosen.items())
 
 
 def answer_support(text: str, hits: Sequence[ScoredChunk]) -> float:

@@ -40,6 +40,7 @@ class Citation:
     support: float | None = None
     start: int = 0  # character offset of the chunk in its page
     location: str = ""  # for a reader: "page 3 · Install", "slide 4", "sheet Prices, rows 2-9"
+    highlight: tuple[int, int] | None = None  # span of `text` that backs the citing sentence
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of a citation."""
@@ -53,6 +54,7 @@ class Citation:
             "text": self.text,
             "score": round(self.score, 4),
             "support": None if self.support is None else round(self.support, 4),
+            "highlight": list(self.highlight) if self.highlight else None,
         }
 
 

@@ -42,14 +42,17 @@ def _save(upload: FileStorage, folder: Path) -> Path:
 
 @documents_api.get("/collections")
 def list_collections() -> Response:
-    """Every collection the caller's key may use, with its number of documents and chunks."""
+    """Every collection the caller's key may use, with its number of documents and chunks,
+    and what the key may do (so a client shows upload and delete only to writers)."""
     index, key = services().index, current_key()
     rows = [
         {"name": n, "documents": len(index.documents(n)), "chunks": index.count(n)}
         for n in index.list_collections()
         if key.sees(n)
     ]
-    return jsonify({"collections": rows})
+    default = services().settings.collection
+    return jsonify({"collections": rows, "default": default if key.sees(default) else None,
+                    "role": key.role, "may_write": key.may("write")})  # fmt: skip
 
 
 @documents_api.delete("/collections/<name>")
@@ -109,6 +112,9 @@ def delete_document_by_source(name: str) -> Response:
     if not source:
         raise BadRequestError("Name the document: ?source=<source as listed by GET documents>.")
     removed = services().ingestor.delete(name, source)
+    uploaded = Path(source)
+    if uploaded.parent == upload_dir(name) and uploaded.name == secure_filename(uploaded.name):
+        uploaded.unlink(missing_ok=True)  # an upload's file goes with it, as by file name
     return jsonify({"deleted": source, "chunks_removed": removed})
 
 

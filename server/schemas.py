@@ -64,6 +64,9 @@ class Citation(Out):
     text: str = Field(description="The cited passage.")
     score: float
     support: float | None = Field(description="Share of the citing sentence found in it.")
+    highlight: list[int] | None = Field(
+        description="[start, end) of the passage's sentence that backs the citing sentence."
+    )
 
 
 class Dropped(Out):
@@ -121,6 +124,9 @@ class CollectionRow(Out):
 
 class CollectionsOut(Out):
     collections: list[CollectionRow]
+    default: str | None = Field(description="The collection used when a request names none.")
+    role: Literal["admin", "writer", "reader"] = Field(description="The caller key's role.")
+    may_write: bool = Field(description="Whether the key may add and delete documents.")
 
 
 class DocumentOut(Out):

@@ -6,6 +6,7 @@ import pytest
 
 from generation.citations import (
     answer_support,
+    best_span,
     check_citations,
     cited_sentences,
     content_words,
@@ -115,3 +116,25 @@ def test_a_citation_says_where_its_chunk_is() -> None:
     assert cited(4, slide=4, section="Pricing") == "slide 4 · Pricing"
     assert cited(None, sheet="Prices", rows="12-24", section="Prices") == "sheet Prices, rows 12-24"
     assert cited(None) == ""
+
+
+def test_the_passage_sentence_backing_the_claim_is_highlighted() -> None:
+    passage = "Ragqa reads PDFs. Backups run nightly at two.\nKeys are revoked by admins."
+    start, end = best_span("When do backups run? Nightly [1].", passage) or (0, 0)
+    assert passage[start:end] == "Backups run nightly at two."
+    start, end = best_span("Who revokes keys?", passage) or (0, 0)
+    assert passage[start:end] == "Keys are revoked by admins."
+    assert best_span("Nothing in common here", passage) is None
+
+
+def test_each_citation_highlights_what_backs_its_sentence() -> None:
+    two = ScoredChunk(Chunk(id="id4", text="Logs rotate weekly. Backups run nightly at two.",
+                            source="/s4.txt"), 0.6)  # fmt: skip
+    check = check_citations("Backups run nightly [1].", [two])
+    (citation,) = check.citations
+    assert citation.highlight is not None
+    assert two.chunk.text[slice(*citation.highlight)] == "Backups run nightly at two."
+    assert citation.to_dict()["highlight"] == list(citation.highlight)
+    inferred = check_citations("Logs rotate every week.", [two]).citations[0]
+    assert inferred.highlight is not None
+    assert two.chunk.text[slice(*inferred.highlight)] == "Logs rotate weekly."

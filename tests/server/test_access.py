@@ -154,8 +154,10 @@ def test_a_reader_never_reaches_another_collections_text(
         check("job", call("GET", job["status_url"], headers=reader))
         assert leaks == []
         # What the reader lists is its own collection only.
-        listed = call("GET", "/api/collections", headers=reader).json()["collections"]
-        assert [c["name"] for c in listed] == ["alpha"]
+        mine = call("GET", "/api/collections", headers=reader).json()
+        assert [c["name"] for c in mine["collections"]] == ["alpha"]
+        # It learns its role, and not the default collection's name, which is not its own.
+        assert (mine["role"], mine["may_write"], mine["default"]) == ("reader", False, None)
         models = [m["id"] for m in call("GET", "/v1/models", headers=reader).json()["data"]]
         assert "ragqa:alpha" in models and not any("beta" in m for m in models)
         assert "ragqa" not in models  # the default collection ("docs") is not the reader's

@@ -159,8 +159,12 @@ def test_chat_page_is_served_with_safe_headers(client: FlaskClient) -> None:
         assert "default-src 'self'" in page.headers["Content-Security-Policy"]
         assert page.headers["X-Content-Type-Options"] == "nosniff"
         assert b"/api/chat" in script.data
-        # The page never inserts server text as HTML.
-        assert b"innerHTML" not in script.data
+    # The page never inserts server text as HTML, in any of its scripts.
+    scripts = sorted((Path(__file__).parents[2] / "server" / "static").glob("*.js"))
+    assert len(scripts) >= 5
+    for path in scripts:
+        assert "innerHTML" not in path.read_text(), path.name
+        assert "insertAdjacentHTML" not in path.read_text(), path.name
 
 
 def test_search_endpoint_with_modes_and_filters(client: FlaskClient, services: Services,

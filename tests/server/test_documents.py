@@ -89,6 +89,8 @@ def test_collections_listing_and_deletion(client: FlaskClient) -> None:
     rows = client.get("/api/collections").get_json()["collections"]
     assert [(r["name"], r["documents"], r["chunks"]) for r in rows] == [
         ("first", 1, 1), ("second", 2, 2)]  # fmt: skip
+    listing = client.get("/api/collections").get_json()  # no key needed: everyone is admin
+    assert (listing["default"], listing["role"], listing["may_write"]) == ("docs", "admin", True)
     assert client.delete("/api/collections/first").status_code == 200
     assert [r["name"] for r in client.get("/api/collections").get_json()["collections"]] == [
         "second"]  # fmt: skip
@@ -144,3 +146,14 @@ def test_office_opendocument_and_outlook_files_upload(client: FlaskClient) -> No
              "retrieval_mode": "keyword"}  # fmt: skip
     [hit] = client.post("/api/search", json=query).get_json()["hits"]
     assert hit["location"] == "sheet Contacts, rows 3-3"
+
+
+def test_deleting_an_upload_by_source_removes_its_file(client: FlaskClient,
+                                                       services: Services) -> None:  # fmt: skip
+    upload(client, "docs", {"a.txt": b"alpha", "b.txt": b"beta"})
+    listed = client.get("/api/collections/docs/documents").get_json()["documents"]
+    source = next(d["source"] for d in listed if d["source"].endswith("/a.txt"))
+    response = client.delete("/api/collections/docs/documents", query_string={"source": source})
+    assert response.status_code == 200 and response.get_json()["chunks_removed"] == 1
+    folder = services.settings.home.resolve() / "uploads" / "docs"
+    assert sorted(p.name for p in folder.iterdir()) == ["b.txt"]
