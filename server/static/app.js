@@ -10,8 +10,17 @@ const form = document.getElementById("ask");
 const questionInput = document.getElementById("question");
 const modeInput = document.getElementById("mode");
 const adapterInput = document.getElementById("adapter");
+const stopButton = document.getElementById("stop");
 // The conversation so far, sent with each question so follow-ups keep their context.
 let history = [];
+// The answer being streamed, which Stop aborts (the server then stops generating).
+let running = null;
+
+function busy(controller) {
+  running = controller;
+  stopButton.hidden = !controller;
+}
+stopButton.addEventListener("click", () => running && running.abort());
 
 async function start() {
   try {
@@ -52,8 +61,11 @@ async function ask(question, mode) {
   const adapter = adapterInput.value.trim();
   if (mode && mode.startsWith("finetuned") && adapter) body.adapter = adapter;
   const headers = { ...jsonHeaders(), Accept: "text/event-stream" };
+  const controller = new AbortController();
+  busy(controller);
   try {
-    const response = await fetch("/api/chat", { method: "POST", headers, body: JSON.stringify(body) });
+    const request = { method: "POST", headers, body: JSON.stringify(body), signal: controller.signal };
+    const response = await fetch("/api/chat", request);
     if (response.status === 401) keyNeeded(true);
     if (!response.ok) return fail(answer, await failure(response));
     let text = "";
@@ -74,7 +86,13 @@ async function ask(question, mode) {
       } else if (name === "error") fail(answer, data.error.message);
     });
   } catch (error) {
-    fail(answer, `Request failed: ${error.message}`);
+    if (error.name !== "AbortError") fail(answer, `Request failed: ${error.message}`);
+    else {
+      answer.className = "answer stopped";
+      answer.append(el("span", "flag", " (stopped)"));
+    }
+  } finally {
+    busy(null);
   }
 }
 
@@ -125,6 +143,7 @@ document.getElementById("compare").addEventListener("click", () => {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (running) return; // one answer at a time: the question waits in its box
   const question = takeQuestion();
   if (question) ask(question, modeInput.value);
 });

@@ -35,6 +35,7 @@ class QuotingGenerator(FakeGenerator):
     source and, when there is one, another that does not support it; streams slowly."""
 
     needle = "make run"
+    delay = 0.08  # seconds per word: slow enough for the page to show the text growing
 
     def generate(self, messages: Sequence[Mapping[str, str]], **kwargs: Any) -> Any:
         prompt = "\n".join(m["content"] for m in messages)
@@ -53,7 +54,7 @@ class QuotingGenerator(FakeGenerator):
 
     def stream(self, messages: Sequence[Mapping[str, str]], **kwargs: Any) -> Iterator[str]:
         for piece in super().stream(messages, **kwargs):
-            time.sleep(0.08)  # slow enough for the page to show the text growing
+            time.sleep(self.delay)
             yield piece
 
 
@@ -225,6 +226,21 @@ def rate_down_with_correction(browser: Any, turn: Any, services: Services) -> No
     shot(browser, "05-feedback")
 
 
+def stop_an_answer(browser: Any) -> None:
+    """Stop shows while an answer streams; it ends the answer there, with no thumbs."""
+    QuotingGenerator.delay = 0.5
+    try:
+        css(browser, "#question")[0].send_keys("How do I install ragqa?\n")
+        wait_for(browser, lambda d: css(d, "#log .turn:last-child .answer.streaming"), "words")
+        css(browser, "#stop")[0].click()
+        wait_for(browser, lambda d: css(d, "#log .turn:last-child .answer.stopped"), "the stop")
+    finally:
+        QuotingGenerator.delay = 0.08
+    turn = css(browser, "#log .turn")[-1]
+    assert "(stopped)" in turn.text and not turn.find_elements("css selector", ".feedback")
+    assert not css(browser, "#stop")[0].is_displayed()
+
+
 def test_ask_cite_upload_rate_and_delete_in_a_real_browser(
     browser: Any, live: tuple[str, Services], tmp_path: Path
 ) -> None:
@@ -236,6 +252,7 @@ def test_ask_cite_upload_rate_and_delete_in_a_real_browser(
     ask_and_open_citations(browser)
     turn = upload_and_ask(browser, tmp_path)
     rate_down_with_correction(browser, turn, services)
+    stop_an_answer(browser)
     assert unlabelled(browser) == []
 
     # Phone width: nothing wider than the screen.
