@@ -46,9 +46,12 @@ class KeywordIndex:
     def __init__(self, *, path: Path | None = None) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        # Other processes on the home write too (a CLI ingest beside the server): wait for
+        # their transactions rather than fail with "database is locked".
         self._db = sqlite3.connect(
-            ":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None
-        )
+            ":memory:" if path is None else str(path), check_same_thread=False,
+            isolation_level=None, timeout=120,
+        )  # fmt: skip
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ragqa"] = services
-    app.extensions["ragqa.jobs"] = JobRegistry()
+    app.extensions["ragqa.jobs"] = JobRegistry(path=settings.home / "jobs.sqlite")
     app.extensions["ragqa.metrics"] = Metrics()
     register_error_handlers(app)
     limiter = protect_api(app, settings.server, settings.home / "limits.sqlite")

@@ -1,14 +1,23 @@
-"""Background ingest jobs whose progress can be polled over HTTP."""
+"""Background ingest jobs whose progress can be polled over HTTP.
+
+A job runs on a thread of the process that took the upload; its state is also written to
+`RAGQA_HOME/jobs.sqlite`, so any worker process (or server on the home) answers its status.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sqlite3
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from ingest.report import FileResult, IngestProgress, IngestReport
 
@@ -30,6 +39,7 @@ class Job:
     report: IngestReport | None = None
     error: str | None = None
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
+    stored_report: dict[str, Any] | None = None  # the report of a job another process ran
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of GET /api/jobs/<id>."""
@@ -41,41 +51,117 @@ class Job:
             "files_done": self.files_done,
             "chunks_added": self.chunks_added,
             "elapsed_s": round((self.finished_at or time.time()) - self.started_at, 2),
-            "report": self.report.to_dict() if self.report else None,
+            "report": self.report.to_dict() if self.report else self.stored_report,
             "error": self.error,
         }
 
 
 class JobNotFoundError(Exception):
-    """No job with that id (jobs are kept in memory while the server runs)."""
+    """No job with that id (or one long forgotten)."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"No job {job_id!r}; jobs are kept in memory while the server runs.")
+    def __init__(self, job_id: str, keep: int) -> None:
+        super().__init__(f"No job {job_id!r}; the most recent {keep} jobs are kept.")
+
+
+KEEP = 200
+_COLUMNS = ("id", "collection", "status", "files_total", "files_done", "chunks_added",
+            "started_at", "finished_at", "report", "error", "pid")  # fmt: skip
+
+
+class JobTable:
+    """Jobs' state in SQLite (WAL), shared by the processes on a home."""
+
+    def __init__(self, path: Path, *, keep: int = KEEP) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._keep = keep
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, collection TEXT, "
+                "status TEXT, files_total INTEGER, files_done INTEGER, chunks_added INTEGER, "
+                "started_at REAL, finished_at REAL, report TEXT, error TEXT, pid INTEGER)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._path, timeout=30, isolation_level=None)
+
+    def save(self, job: Job) -> None:
+        report = json.dumps(job.report.to_dict()) if job.report else None
+        row = (job.id, job.collection, job.status, job.files_total, job.files_done,
+               job.chunks_added, job.started_at, job.finished_at, report, job.error,
+               os.getpid())  # fmt: skip
+        db = self._connect()
+        try:
+            db.execute(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * len(row))})", row)
+            keep = "SELECT id FROM jobs ORDER BY started_at DESC LIMIT ?"
+            db.execute(f"DELETE FROM jobs WHERE id NOT IN ({keep})", (self._keep,))
+        finally:
+            db.close()
+
+    def load(self, job_id: str) -> Job | None:
+        db = self._connect()
+        try:
+            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?",
+                             (job_id,)).fetchone()  # fmt: skip
+        finally:
+            db.close()
+        if row is None:
+            return None
+        values = dict(zip(_COLUMNS, row, strict=True))
+        report = json.loads(values["report"]) if values["report"] else None
+        job = Job(id=values["id"], collection=values["collection"], status=values["status"],
+                  files_total=values["files_total"], files_done=values["files_done"],
+                  chunks_added=values["chunks_added"], started_at=values["started_at"],
+                  finished_at=values["finished_at"], error=values["error"],
+                  stored_report=report)  # fmt: skip
+        if job.status in {"queued", "running"} and not _alive(values["pid"]):
+            job.status, job.error = "failed", "the server process running it stopped"
+        return job
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _JobProgress:
-    def __init__(self, job: Job, lock: threading.Lock) -> None:
+    def __init__(self, job: Job, lock: threading.Lock, table: JobTable | None) -> None:
         self._job = job
         self._lock = lock
+        self._table = table
 
     def start(self, total_files: int) -> None:
         with self._lock:
             self._job.status = "running"
             self._job.files_total = total_files
+        self._save()
 
     def file_done(self, result: FileResult) -> None:
         with self._lock:
             self._job.files_done += 1
             self._job.chunks_added += result.chunks_added
+        self._save()
+
+    def _save(self) -> None:
+        if self._table is not None:
+            self._table.save(self._job)
 
 
 class JobRegistry:
     """Runs jobs on background threads; remembers the most recent ones."""
 
-    def __init__(self, *, keep: int = 200) -> None:
+    def __init__(self, *, keep: int = KEEP, path: Path | None = None) -> None:
+        """`path`: the SQLite file shared with other processes (None: this process only)."""
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._keep = keep
+        self._table = JobTable(path, keep=keep) if path else None
 
     def submit(self, collection: str, work: Callable[[IngestProgress], IngestReport]) -> Job:
         """Start `work` in the background with a progress sink bound to a new job."""
@@ -84,6 +170,8 @@ class JobRegistry:
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
                 self._jobs.popitem(last=False)
+        if self._table is not None:
+            self._table.save(job)
         thread = threading.Thread(
             target=self._run, args=(job, work), name=f"ingest-{job.id[:8]}", daemon=True
         )
@@ -92,7 +180,7 @@ class JobRegistry:
 
     def _run(self, job: Job, work: Callable[[IngestProgress], IngestReport]) -> None:
         try:
-            report = work(_JobProgress(job, self._lock))
+            report = work(_JobProgress(job, self._lock, self._table))
         except Exception as error:  # reported through the job, and logged with its traceback
             logger.exception("ingest job %s failed", job.id)
             with self._lock:
@@ -101,12 +189,19 @@ class JobRegistry:
             with self._lock:
                 job.status, job.report, job.finished_at = "done", report, time.time()
         finally:
+            if self._table is not None:
+                try:
+                    self._table.save(job)
+                except sqlite3.Error:  # the job's own process still answers for it
+                    logger.exception("could not record job %s", job.id)
             job.finished.set()
 
     def get(self, job_id: str) -> Job:
         """A job by id; JobNotFoundError if unknown (or long forgotten)."""
         with self._lock:
             job = self._jobs.get(job_id)
+        if job is None and self._table is not None:
+            job = self._table.load(job_id)
         if job is None:
-            raise JobNotFoundError(job_id)
+            raise JobNotFoundError(job_id, self._keep)
         return job

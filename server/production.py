@@ -29,11 +29,13 @@ class _Application(BaseApplication):  # type: ignore[misc]  # gunicorn ships no 
         return app
 
 
-def gunicorn_options(services: Services, *, host: str, port: int, threads: int) -> dict[str, Any]:
-    """gunicorn's settings. One worker: the model is loaded once and shared by threads."""
+def gunicorn_options(
+    services: Services, *, host: str, port: int, threads: int, workers: int = 1
+) -> dict[str, Any]:
+    """gunicorn's settings. One worker by default: the model is loaded once per process."""
     return {
         "bind": f"{host}:{port}",
-        "workers": 1,
+        "workers": workers,
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 300,  # the first request may convert and load the model
@@ -45,6 +47,9 @@ def gunicorn_options(services: Services, *, host: str, port: int, threads: int) 
     }
 
 
-def run_gunicorn(services: Services, *, host: str, port: int, threads: int) -> None:
+def run_gunicorn(
+    services: Services, *, host: str, port: int, threads: int, workers: int = 1
+) -> None:
     """Serve until interrupted (SIGTERM: gracefully, see `gunicorn_options`)."""
-    _Application(services, gunicorn_options(services, host=host, port=port, threads=threads)).run()
+    options = gunicorn_options(services, host=host, port=port, threads=threads, workers=workers)
+    _Application(services, options).run()

@@ -232,6 +232,11 @@ class ChromaSettings(BaseModel):
     host: str | None = Field(default=None, description="Chroma server host; unset means embedded.")
     port: int = Field(default=8000, ge=1, le=65535, description="Chroma server port.")
     ssl: bool = Field(default=False, description="Use HTTPS to reach the Chroma server.")
+    lock_timeout_s: float = Field(
+        default=30.0, ge=0, le=86_400,
+        description="How long a command waits for another process to release an embedded "
+        "store before it gives up (while `ragqa serve` runs, processes share the home at once).",
+    )  # fmt: skip
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from ingest.ocr import unavailable as ocr_unavailable
 from ingest.pipeline import Ingestor
 from retrieval.chroma import open_chroma_client
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from retrieval.home_store import open_home_store, release_store
 from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
 from retrieval.model_thread import ModelThread
@@ -130,15 +132,24 @@ class Services:
 
     def _chroma_client(self) -> Any:
         c = self.settings.chroma
-        return self._get(
-            "chroma_client",
-            lambda: open_chroma_client(
-                path=None if c.host else self.settings.chroma_path,
-                host=c.host,
-                port=c.port,
-                ssl=c.ssl,
-            ),
-        )
+        if c.host:
+            return self._get(
+                "chroma_client", lambda: open_chroma_client(host=c.host, port=c.port, ssl=c.ssl)
+            )
+        path = self.settings.chroma_path
+        return self._get("chroma_client", lambda: open_home_store(path, wait_s=c.lock_timeout_s))
+
+    def close(self) -> None:
+        """Let go of the home's store, so another process may own it (see
+        retrieval.home_store); the models stay loaded."""
+        with self._lock:
+            client = self._built.pop("chroma_client", None)
+            for name in ("index", "retriever", "ingestor", "rag"):
+                self._built.pop(name, None)
+        if client is not None and not self.settings.chroma.host:
+            with contextlib.suppress(Exception):
+                client.close()
+            release_store(self.settings.chroma_path)
 
     @property
     def index(self) -> ChromaIndex:

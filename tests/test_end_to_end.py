@@ -97,13 +97,14 @@ def test_packaged_models_answer_from_the_debian_faq(shared_data: Path, real_home
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`ragqa serve` in a subprocess with `env`, its stderr in `log`; yields its URL once
-    /healthz answers."""
+def serving(env: dict[str, str], log: Path, *options: str) -> Iterator[str]:
+    """`ragqa serve` in a subprocess with `env` (and `options`), its stderr in `log`; yields
+    its URL once /healthz answers."""
     port = free_port()
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as err:
         process = subprocess.Popen(
-            [str(BIN / "ragqa"), "serve", "--port", str(port)],
+            [str(BIN / "ragqa"), "serve", "--port", str(port), *options],
             env=env, stdout=subprocess.DEVNULL, stderr=err, text=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import tempfile
 
 import click
 
+from retrieval.home_store import StoreBusyError, start_home_server
 from server.cli.common import services_of
 from server.logs import use_json_logs
 
@@ -33,6 +36,14 @@ def _is_loopback(host: str) -> bool:
     "for routes that need no model, so a request the model cannot seat gets 503 at once).",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes. Each loads its own models; they share the store, keyword index, "
+    "jobs, keys, feedback, rate limits and metrics of the home.",
+)
+@click.option(
     "--allow-unauthenticated",
     is_flag=True,
     help="Serve a non-loopback address without RAGQA_SERVER__API_KEY (not recommended).",
@@ -43,9 +54,10 @@ def serve(
     host: str | None,
     port: int | None,
     threads: int | None,
+    workers: int,
     allow_unauthenticated: bool,
 ) -> None:
-    """Serve the chat page and the HTTP API (gunicorn, one process, several threads)."""
+    """Serve the chat page and the HTTP API (gunicorn: worker processes with threads)."""
     services = services_of(ctx)
     server = services.settings.server
     bind_host = host or server.host
@@ -61,7 +73,19 @@ def serve(
     logging.getLogger("ragqa.access").setLevel(logging.INFO)  # one line per request, always
     from server.production import run_gunicorn
 
+    if not services.settings.chroma.host:
+        # The home's store is served to the workers and to any ragqa command run meanwhile.
+        wait = services.settings.chroma.lock_timeout_s
+        try:
+            start_home_server(services.settings.chroma_path, wait_s=wait)
+        except StoreBusyError as error:
+            raise click.ClickException(str(error)) from None
+
     # More threads than model seats: the overflow reaches the model's queue and is refused with
     # 503 and Retry-After, instead of waiting unseen in gunicorn's backlog.
     threads = threads or services.settings.generator.max_waiting + 1 + SPARE_THREADS
-    run_gunicorn(services, host=bind_host, port=port or server.port, threads=threads)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics sums the workers' counts, kept in files in this (empty, private) folder.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragqa-metrics-")
+    run_gunicorn(services, host=bind_host, port=port or server.port, threads=threads,
+                 workers=workers)  # fmt: skip

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from ingest.report import FileResult, IngestProgress, IngestReport
-from server.jobs import JobNotFoundError, JobRegistry
+from server.jobs import Job, JobNotFoundError, JobRegistry, JobTable
 
 
-def test_a_job_reports_progress_then_its_report() -> None:
-    registry = JobRegistry()
+def stopping_halfway() -> tuple[Callable[[IngestProgress], IngestReport], threading.Event,
+                                threading.Event]:  # fmt: skip
+    """Work that reads one file of two, sets `halfway`, and finishes when `finish` is set."""
     halfway, finish = threading.Event(), threading.Event()
 
     def work(progress: IngestProgress) -> IngestReport:
@@ -23,6 +27,13 @@ def test_a_job_reports_progress_then_its_report() -> None:
         halfway.set()
         finish.wait(5)
         return report
+
+    return work, halfway, finish
+
+
+def test_a_job_reports_progress_then_its_report() -> None:
+    registry = JobRegistry()
+    work, halfway, finish = stopping_halfway()
 
     job = registry.submit("docs", work)
     assert halfway.wait(5)
@@ -53,5 +64,33 @@ def test_only_the_most_recent_jobs_are_kept() -> None:
     for job in jobs:
         assert job.finished.wait(5)
     assert registry.get(jobs[2].id) is jobs[2] and registry.get(jobs[1].id) is jobs[1]
-    with pytest.raises(JobNotFoundError, match="kept in memory"):
+    with pytest.raises(JobNotFoundError, match="most recent 2 jobs"):
         registry.get(jobs[0].id)
+
+
+def test_every_process_on_the_home_answers_for_a_job(tmp_path: Path) -> None:
+    # Two registries on one file stand for two worker processes: a job taken by one is
+    # polled at the other, while it runs and when it is done.
+    path = tmp_path / "jobs.sqlite"
+    taker, other = JobRegistry(path=path), JobRegistry(path=path)
+    work, halfway, finish = stopping_halfway()
+
+    job = taker.submit("docs", work)
+    assert halfway.wait(5)
+    seen = other.get(job.id).to_dict()
+    assert (seen["status"], seen["files_done"], seen["chunks_added"]) == ("running", 1, 3)
+    finish.set()
+    assert job.finished.wait(5)
+    done = other.get(job.id)
+    assert done.collection == "docs" and done.to_dict()["report"] == job.report.to_dict()
+    with pytest.raises(JobNotFoundError):
+        other.get("no-such-job")
+
+
+def test_a_job_whose_process_died_reads_as_failed(tmp_path: Path) -> None:
+    table = JobTable(tmp_path / "jobs.sqlite")
+    table.save(Job(id="j1", collection="docs", status="running"))
+    with sqlite3.connect(tmp_path / "jobs.sqlite") as db:  # as if its process were gone
+        db.execute("UPDATE jobs SET pid = ?", (2**22 + 12345,))
+    job = JobRegistry(path=tmp_path / "jobs.sqlite").get("j1")
+    assert (job.status, job.error) == ("failed", "the server process running it stopped")

@@ -51,7 +51,9 @@ def test_sigterm_lets_the_answer_in_flight_finish(tmp_path: Path, docs: Path) ->
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(_env_file=None, home=tmp_path / "home")  # type: ignore[call-arg]
-    Services(settings, embedder=FakeEmbedder()).ingestor.ingest([docs], collection="docs")
+    ingesting = Services(settings, embedder=FakeEmbedder())
+    ingesting.ingestor.ingest([docs], collection="docs")
+    ingesting.close()  # the home's store is the server's now
     log = (tmp_path / "server.log").open("wb")  # gunicorn's own lines, for a failure's story
     command = [sys.executable, "-c", SERVER, str(tmp_path / "home"), str(port)]
     server = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -1,0 +1,190 @@
+"""One home, many processes: how every ragqa process on one RAGQA_HOME shares its Chroma store.
+
+Chroma's embedded store is not safe for several processes (each keeps its own copy of the
+vector indexes in memory and writes them back: a second process can lose or corrupt what the
+first wrote). So a home's store has one owner at a time, named by an exclusive lock on
+`<store>.lock`:
+
+- `ragqa serve` starts a Chroma server for the home (`chroma run` on loopback, holding the
+  lock for as long as it runs; it dies with the ragqa server) and writes its port to
+  `<store>-server.json`. Every gunicorn worker and every CLI command started while it runs
+  talks to that server, so what one process writes the others see at their next request.
+- A process alone on the home (a CLI command, a script) opens the store embedded, holding the
+  lock until it closes the store or exits. Another process that needs the home meanwhile
+  waits up to a bound, then fails with who holds it and what to do: never a silent
+  corruption.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+_held: dict[Path, int] = {}  # lock file descriptors this process holds, by store folder
+
+
+class StoreBusyError(RuntimeError):
+    """Another process owns the home's store and did not let go within the wait."""
+
+
+def lock_path(store: Path) -> Path:
+    return store.parent / f"{store.name}.lock"
+
+
+def server_file(store: Path) -> Path:
+    return store.parent / f"{store.name}-server.json"
+
+
+def live_server(store: Path) -> int | None:
+    """The port of the home's running Chroma server, if one answers."""
+    try:
+        info = json.loads(server_file(store).read_text())
+        os.kill(int(info["pid"]), 0)  # raises if the process is gone
+        port = int(info["port"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2):
+            return port
+    except (OSError, ValueError, KeyError, TypeError):  # URLError is an OSError
+        return None
+
+
+def _owner(store: Path) -> str:
+    try:
+        return lock_path(store).read_text().strip() or "another process"
+    except OSError:
+        return "another process"
+
+
+def lock_store(store: Path, *, wait_s: float, give_way_to_server: bool = True) -> int | None:
+    """Own `store` (an exclusive lock, waiting up to `wait_s`); the locked descriptor, or None
+    when the home's Chroma server turned up meanwhile (`give_way_to_server`): use it instead."""
+    if store in _held:
+        return _held[store]
+    store.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(store), os.O_RDWR | os.O_CREAT, 0o600)
+    deadline, told = time.monotonic() + wait_s, False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if give_way_to_server and live_server(store) is not None:
+                os.close(fd)
+                return None
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StoreBusyError(
+                    f"The store {store} is in use by {_owner(store)}. Wait for it to finish "
+                    "and try again, or run `ragqa serve` on this home: while it runs, any "
+                    "number of ragqa commands may use the home at once."
+                ) from None
+            if not told:
+                log.warning("waiting up to %.1f s for %s to release %s", wait_s, _owner(store),
+                            store)  # fmt: skip
+                told = True
+            time.sleep(0.2)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} ({' '.join(Path(a).name for a in sys.argv[:3])})".encode(), 0)
+    _held[store] = fd
+    return fd
+
+
+def release_store(store: Path) -> None:
+    """Let go of a store this process owns (nothing if it does not)."""
+    fd = _held.pop(store, None)
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def open_home_store(store: Path, *, wait_s: float) -> Any:
+    """A Chroma client for the home's store: its running server's, else the embedded store
+    owned by this process (see the module's docstring)."""
+    import chromadb
+
+    settings = chromadb.Settings(anonymized_telemetry=False)
+    port = live_server(store)
+    if port is None and lock_store(store, wait_s=wait_s) is not None:
+        return chromadb.PersistentClient(path=str(store), settings=settings)
+    port = port or live_server(store)
+    if port is None:  # it turned up and went again
+        raise StoreBusyError(f"The Chroma server of {store} stopped; start `ragqa serve` again.")
+    return chromadb.HttpClient(host="127.0.0.1", port=port, settings=settings)
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM to this process when `parent` dies, even by kill -9 (Linux; kept across exec)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before that was set
+        sys.exit(1)
+
+
+def start_home_server(store: Path, *, wait_s: float) -> subprocess.Popen[bytes] | None:
+    """Start the home's Chroma server unless one runs; it stops when this process exits.
+    None when an existing one is used."""
+    if live_server(store) is not None:
+        return None
+    store.mkdir(parents=True, exist_ok=True)
+    logfile = (store.parent / f"{store.name}-server.log").open("ab")
+    command = [sys.executable, "-m", "retrieval.home_store", str(store), str(wait_s),
+               str(os.getpid())]  # fmt: skip
+    child = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT)
+    atexit.register(_stop, child)
+    deadline = time.monotonic() + wait_s + 30
+    while live_server(store) is None:
+        if child.poll() is not None or time.monotonic() > deadline:
+            _stop(child)
+            tail = (store.parent / f"{store.name}-server.log").read_text(errors="replace")[-800:]
+            raise StoreBusyError(f"The Chroma server for {store} did not start:\n{tail}")
+        time.sleep(0.1)
+    log.info("Chroma server for %s on 127.0.0.1:%d", store, live_server(store))
+    return child
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def main(store: Path, wait_s: float, parent: int) -> None:
+    """Own the store, publish the port, and become `chroma run` (the lock goes with it)."""
+    _die_with_parent(parent)
+    fd = lock_store(store, wait_s=wait_s, give_way_to_server=False)
+    assert fd is not None
+    os.set_inheritable(fd, True)
+    port = _free_port()
+    temporary = server_file(store).with_suffix(".tmp")
+    temporary.write_text(json.dumps({"pid": os.getpid(), "port": port}))
+    os.replace(temporary, server_file(store))
+    chroma = Path(sys.executable).parent / "chroma"
+    os.execv(chroma, [str(chroma), "run", "--path", str(store), "--host", "127.0.0.1",
+                      "--port", str(port)])  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]))
