@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 _held: dict[Path, int] = {}  # lock file descriptors this process holds, by store folder
+_stopping = threading.Event()  # this process is exiting: its Chroma server is not restarted
 
 
 class StoreBusyError(RuntimeError):
@@ -134,15 +136,46 @@ def _die_with_parent(parent: int) -> None:
         sys.exit(1)
 
 
-def start_home_server(store: Path, *, wait_s: float) -> subprocess.Popen[bytes] | None:
-    """Start the home's Chroma server unless one runs; it stops when this process exits.
-    None when an existing one is used."""
+def keep_home_server(store: Path, *, wait_s: float) -> None:
+    """Start the home's Chroma server (unless one runs) and restart it on the same port if it
+    dies, until this process exits; clients meanwhile get connection errors, then carry on."""
+    child = start_home_server(store, wait_s=wait_s)
+    if child is None:
+        return
+    port = live_server(store)
+
+    def watch(child: subprocess.Popen[bytes]) -> None:
+        while True:
+            child.wait()
+            if _stopping.is_set():
+                return
+            log.warning("the Chroma server of %s stopped (exit %s); restarting it", store,
+                        child.returncode)  # fmt: skip
+            try:
+                restarted = start_home_server(store, wait_s=wait_s, port=port)
+            except StoreBusyError:
+                log.exception("could not restart the Chroma server; trying again")
+                time.sleep(5)
+                continue
+            if restarted is None:  # another process's server took the home over
+                return
+            child = restarted
+
+    # This thread starts the replacements, so it lives as long as they may (see main).
+    threading.Thread(target=watch, args=(child,), name="chroma-watch", daemon=True).start()
+
+
+def start_home_server(
+    store: Path, *, wait_s: float, port: int | None = None
+) -> subprocess.Popen[bytes] | None:
+    """Start the home's Chroma server (on `port`, else a free one) unless one runs; it stops
+    when this process exits. None when an existing one is used."""
     if live_server(store) is not None:
         return None
     store.mkdir(parents=True, exist_ok=True)
     logfile = (store.parent / f"{store.name}-server.log").open("ab")
     command = [sys.executable, "-m", "retrieval.home_store", str(store), str(wait_s),
-               str(os.getpid())]  # fmt: skip
+               str(os.getpid()), str(port or 0)]  # fmt: skip
     child = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT)
     atexit.register(_stop, child)
     deadline = time.monotonic() + wait_s + 30
@@ -157,6 +190,7 @@ def start_home_server(store: Path, *, wait_s: float) -> subprocess.Popen[bytes] 
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
+    _stopping.set()
     if child.poll() is None:
         child.terminate()
         try:
@@ -171,13 +205,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def main(store: Path, wait_s: float, parent: int) -> None:
-    """Own the store, publish the port, and become `chroma run` (the lock goes with it)."""
+def main(store: Path, wait_s: float, parent: int, port: int) -> None:
+    """Own the store, publish the port, and become `chroma run` (the lock goes with it).
+    PR_SET_PDEATHSIG fires when the *thread* that started this process ends: keep_home_server
+    starts replacements from a thread that lives as long as the ragqa server."""
     _die_with_parent(parent)
     fd = lock_store(store, wait_s=wait_s, give_way_to_server=False)
     assert fd is not None
     os.set_inheritable(fd, True)
-    port = _free_port()
+    port = port or _free_port()
     temporary = server_file(store).with_suffix(".tmp")
     temporary.write_text(json.dumps({"pid": os.getpid(), "port": port}))
     os.replace(temporary, server_file(store))
@@ -187,4 +223,4 @@ def main(store: Path, wait_s: float, parent: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]))
+    main(Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -23,6 +24,7 @@ from retrieval.chroma import (
 )
 from retrieval.embedder import EmbedderLoadError
 from retrieval.filters import InvalidFilterError
+from retrieval.home_store import StoreBusyError
 from retrieval.model_thread import ModelBusyError
 from retrieval.recovery import DamagedIndexError
 from retrieval.retriever import InvalidSearchError
@@ -64,6 +66,14 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (GeneratorLoadError, 503, "model_unavailable"),
     (ModelBusyError, 503, "busy"),
     (DamagedIndexError, 503, "index_damaged"),
+    (StoreBusyError, 503, "store_busy"),
+    # The Chroma server does not answer (down, restarting): fail fast, the client retries.
+    (httpx.TransportError, 503, "store_unavailable"),
+)
+# 503s that a moment's wait usually cures, answered with Retry-After.
+RETRY_LATER = (ModelBusyError, StoreBusyError, httpx.TransportError)
+STORE_DOWN = (
+    "The document store is not answering (the Chroma server is down or restarting); retry shortly."
 )
 
 
@@ -89,6 +99,9 @@ def describe(error: Exception) -> tuple[int, str, str]:
     """(status, code, message) of any error. An unknown one is logged with its traceback and
     described generically, so internals never reach a client."""
     known = classify(error)
+    if known is not None and isinstance(error, httpx.TransportError):
+        logger.warning("the Chroma server does not answer: %r", error)
+        return known[0], known[1], STORE_DOWN
     if known is not None:
         return known[0], known[1], str(error)
     logger.error("unhandled error", exc_info=error)
@@ -106,6 +119,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _any(error: Exception) -> tuple[Response, int]:
         response, status = error_response(*describe(error))
-        if isinstance(error, ModelBusyError):  # a moment's wait usually frees the model
+        if isinstance(error, RETRY_LATER):  # a moment's wait usually cures these
             response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
         return response, status

@@ -146,9 +146,17 @@ class Services:
             client = self._built.pop("chroma_client", None)
             for name in ("index", "retriever", "ingestor", "rag"):
                 self._built.pop(name, None)
-        if client is not None and not self.settings.chroma.host:
+        if client is not None:
+            # chromadb 1.5.9's HTTP client (and its admin client) keep their connection pools
+            # open after close(): close them too.
+            owners = (client, getattr(client, "_admin_client", None))
+            sessions = [getattr(getattr(o, "_server", None), "_session", None) for o in owners]
             with contextlib.suppress(Exception):
                 client.close()
+            for session in sessions:
+                if session is not None:
+                    session.close()
+        if not self.settings.chroma.host:
             release_store(self.settings.chroma_path)
 
     @property

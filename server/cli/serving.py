@@ -9,7 +9,7 @@ import tempfile
 
 import click
 
-from retrieval.home_store import StoreBusyError, start_home_server
+from retrieval.home_store import StoreBusyError, keep_home_server
 from server.cli.common import services_of
 from server.logs import use_json_logs
 
@@ -73,11 +73,17 @@ def serve(
     logging.getLogger("ragqa.access").setLevel(logging.INFO)  # one line per request, always
     from server.production import run_gunicorn
 
-    if not services.settings.chroma.host:
+    chroma = services.settings.chroma
+    if workers > 1 and not (chroma.host or chroma.share_home):
+        raise click.ClickException(
+            "--workers above 1 needs a shared store: unset RAGQA_CHROMA__SHARE_HOME=false "
+            "or set RAGQA_CHROMA__HOST to a Chroma server."
+        )
+    if not chroma.host and chroma.share_home:
         # The home's store is served to the workers and to any ragqa command run meanwhile.
         wait = services.settings.chroma.lock_timeout_s
         try:
-            start_home_server(services.settings.chroma_path, wait_s=wait)
+            keep_home_server(services.settings.chroma_path, wait_s=wait)
         except StoreBusyError as error:
             raise click.ClickException(str(error)) from None
 
