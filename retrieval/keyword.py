@@ -89,7 +89,7 @@ class KeywordIndex:
         """Insert chunks (replacing any stored with the same id) in one transaction."""
         with self._lock:
             table = self._ensure(collection)
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")  # writers queue up, across processes too
             try:
                 self._delete_ids(table, [c.id for c in chunks])
                 self._insert(table, chunks)
@@ -112,7 +112,7 @@ class KeywordIndex:
         with self._lock:
             if self._exists(collection):
                 table = _table(collection)
-                self._db.execute("BEGIN")
+                self._db.execute("BEGIN IMMEDIATE")  # writers queue up, across processes too
                 try:
                     self._delete_ids(table, list(ids))
                     self._db.execute("COMMIT")
@@ -123,7 +123,7 @@ class KeywordIndex:
     def replace(self, collection: str, chunks: Sequence[Chunk]) -> None:
         """Rebuild a collection's index from `chunks`, in one transaction."""
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")  # writers queue up, across processes too
             try:
                 self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}")
                 self._db.execute(f"DROP TABLE IF EXISTS {_table(collection)}_ids")

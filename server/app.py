@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from server.access import guard_routes
 from server.chat import chat_api
@@ -27,14 +29,26 @@ from server.wiring import Services
 logger = logging.getLogger(__name__)
 
 
+class BoundedJSONProvider(DefaultJSONProvider):
+    """JSON whose nesting runs past Python's recursion limit is malformed (a 400), not a
+    RecursionError (a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("The JSON is nested too deeply.") from None
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     """Build the app; nothing loads until a request needs it (or warm_up is started)."""
     settings = settings or Settings()
     services = services or Services(settings)
     app = Flask(__name__)
+    app.json = BoundedJSONProvider(app)
     # The largest body is an upload; JSON endpoints check their own, smaller limit.
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_upload_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False
     app.extensions["ragqa"] = services
     app.extensions["ragqa.jobs"] = JobRegistry(path=settings.home / "jobs.sqlite")
     app.extensions["ragqa.metrics"] = Metrics()
