@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,21 +137,24 @@ def _die_with_parent(parent: int) -> None:
         sys.exit(1)
 
 
-def keep_home_server(store: Path, *, wait_s: float) -> None:
+def keep_home_server(store: Path, *, wait_s: float) -> Callable[[], None]:
     """Start the home's Chroma server (unless one runs) and restart it on the same port if it
-    dies, until this process exits; clients meanwhile get connection errors, then carry on."""
+    dies, until this process exits; clients meanwhile get connection errors, then carry on.
+    Returns what stops it (and its keeper) sooner."""
     child = start_home_server(store, wait_s=wait_s)
     if child is None:
-        return
+        return lambda: None
     port = live_server(store)
+    stopped = threading.Event()
+    current = [child]
 
-    def watch(child: subprocess.Popen[bytes]) -> None:
+    def watch() -> None:
         while True:
-            child.wait()
-            if _stopping.is_set():
+            current[0].wait()
+            if stopped.is_set() or _stopping.is_set():
                 return
             log.warning("the Chroma server of %s stopped (exit %s); restarting it", store,
-                        child.returncode)  # fmt: skip
+                        current[0].returncode)  # fmt: skip
             try:
                 restarted = start_home_server(store, wait_s=wait_s, port=port)
             except StoreBusyError:
@@ -159,10 +163,15 @@ def keep_home_server(store: Path, *, wait_s: float) -> None:
                 continue
             if restarted is None:  # another process's server took the home over
                 return
-            child = restarted
+            current[0] = restarted
+
+    def stop() -> None:
+        stopped.set()
+        _terminate(current[0])
 
     # This thread starts the replacements, so it lives as long as they may (see main).
-    threading.Thread(target=watch, args=(child,), name="chroma-watch", daemon=True).start()
+    threading.Thread(target=watch, name="chroma-watch", daemon=True).start()
+    return stop
 
 
 def start_home_server(
@@ -173,10 +182,10 @@ def start_home_server(
     if live_server(store) is not None:
         return None
     store.mkdir(parents=True, exist_ok=True)
-    logfile = (store.parent / f"{store.name}-server.log").open("ab")
     command = [sys.executable, "-m", "retrieval.home_store", str(store), str(wait_s),
                str(os.getpid()), str(port or 0)]  # fmt: skip
-    child = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT)
+    with (store.parent / f"{store.name}-server.log").open("ab") as logfile:  # the child's copy
+        child = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT)
     atexit.register(_stop, child)
     deadline = time.monotonic() + wait_s + 30
     while live_server(store) is None:
@@ -190,7 +199,11 @@ def start_home_server(
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
-    _stopping.set()
+    _stopping.set()  # this process is exiting
+    _terminate(child)
+
+
+def _terminate(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is None:
         child.terminate()
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from retrieval.catalog import Catalog
 from retrieval.chroma import ChromaStore, CollectionNotFoundError, to_chunk, to_metadata
+from retrieval.disk import disk_full, store_full
 from retrieval.filters import SearchFilter
 from retrieval.keyword import KeywordIndex
 from retrieval.recovery import DamagedIndexError, Embed
@@ -286,9 +287,16 @@ class ChromaIndex:
         the old ones are deleted: a crash at any step leaves one whole version of each
         document visible, never both or neither (the next ingest's sweep removes leftovers).
         """
-        self.upsert(collection, chunks, embeddings)
-        for record in records:
-            self._catalog.put(collection, record)
+        try:
+            self.upsert(collection, chunks, embeddings)
+            for record in records:
+                self._catalog.put(collection, record)
+        except Exception as error:  # before the catalogue switches, the old versions stand
+            folder = self._store.persist_root()
+            if disk_full(error, folder):
+                names = ", ".join(r.source.rsplit("/", 1)[-1] for r in records) or "the file"
+                raise store_full(folder, names) from error
+            raise
         current = {r.source: r.content_hash for r in records}
         if not current:
             return 0

@@ -14,6 +14,7 @@ from ingest.discovery import source_id
 from ingest.formats import file_format
 from ingest.report import FileResult, IngestProgress, IngestReport
 from retrieval.chroma import validate_collection_name
+from retrieval.disk import disk_full, store_full
 from server.access import current_key, require_collection
 from server.current import jobs, metrics, services
 from server.errors import BadRequestError
@@ -33,8 +34,14 @@ def _save(upload: FileStorage, folder: Path) -> Path:
         raise BadRequestError(f"Unusable file name {upload.filename!r}; rename the file.")
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=folder)
-    with os.fdopen(handle, "wb") as out:
-        upload.save(out)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            upload.save(out)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        if disk_full(error, folder):
+            raise store_full(folder, name) from error
+        raise
     target = folder / name
     os.replace(temporary, target)
     return target
@@ -100,7 +107,9 @@ def upload_documents(name: str) -> tuple[Response, int]:
     if request.args.get("wait", "true").lower() in {"false", "0", "no"}:
         return jsonify({"job_id": job.id, "status_url": status_url}), 202
     job.finished.wait()
-    if job.report is None:  # the job failed; its error is logged
+    if job.exception is not None:  # the job failed: answered as its error (logged)
+        raise job.exception
+    if job.report is None:
         raise RuntimeError(f"ingest job {job.id} failed: {job.error}")
     return jsonify({**job.report.to_dict(), "job_id": job.id}), 200
 

@@ -22,6 +22,7 @@ from retrieval.chroma import (
     EmbedderMismatchError,
     InvalidCollectionNameError,
 )
+from retrieval.disk import StoreFullError
 from retrieval.embedder import EmbedderLoadError
 from retrieval.filters import InvalidFilterError
 from retrieval.home_store import StoreBusyError
@@ -67,6 +68,7 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (ModelBusyError, 503, "busy"),
     (DamagedIndexError, 503, "index_damaged"),
     (StoreBusyError, 503, "store_busy"),
+    (StoreFullError, 507, "disk_full"),
     # The Chroma server does not answer (down, restarting): fail fast, the client retries.
     (httpx.TransportError, 503, "store_unavailable"),
 )

@@ -40,6 +40,7 @@ class Job:
     error: str | None = None
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
     stored_report: dict[str, Any] | None = None  # the report of a job another process ran
+    exception: Exception | None = field(default=None, repr=False)  # why it failed, here
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape of GET /api/jobs/<id>."""
@@ -185,6 +186,7 @@ class JobRegistry:
             logger.exception("ingest job %s failed", job.id)
             with self._lock:
                 job.status, job.error, job.finished_at = "failed", str(error), time.time()
+                job.exception = error
         else:
             with self._lock:
                 job.status, job.report, job.finished_at = "done", report, time.time()

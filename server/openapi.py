@@ -108,7 +108,8 @@ _ERRORS = {
     404: "No such collection, document, job or answer",
     413: "Too large",
     429: "Over the rate limit: see Retry-After",
-    503: "The model is busy or not loaded: see Retry-After",
+    503: "The model or the store is busy, not loaded or not answering: see Retry-After",
+    507: "The disk under the store is full: nothing was published",
 }
 # One server-sent event: /api/chat sends retrieval, token... and answer (an AnswerOut), or
 # error; /v1 sends chat.completion.chunk objects, then [DONE].

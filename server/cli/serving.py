@@ -6,12 +6,14 @@ import ipaddress
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 
 import click
 
-from retrieval.home_store import StoreBusyError, keep_home_server
+from retrieval.home_store import StoreBusyError, keep_home_server, live_server
 from server.cli.common import services_of
 from server.logs import use_json_logs
+from server.wiring import Services
 
 SPARE_THREADS = 8  # health, metrics, listings and uploads need no model seat
 
@@ -23,6 +25,18 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def share_home_store(services: Services) -> tuple[list[str], Callable[[], None]]:
+    """Serve the home's store to every process (see retrieval.home_store); first, while this
+    process owns it alone, repair what a crash damaged (repairs rewrite the store's files).
+    Returns the collections repaired, and what stops the serving sooner than exit."""
+    store, wait = services.settings.chroma_path, services.settings.chroma.lock_timeout_s
+    repaired: list[str] = []
+    if live_server(store) is None:
+        repaired = services.index.check()
+        services.close()
+    return repaired, keep_home_server(store, wait_s=wait)
 
 
 @click.command()
@@ -81,9 +95,8 @@ def serve(
         )
     if not chroma.host and chroma.share_home:
         # The home's store is served to the workers and to any ragqa command run meanwhile.
-        wait = services.settings.chroma.lock_timeout_s
         try:
-            keep_home_server(services.settings.chroma_path, wait_s=wait)
+            share_home_store(services)
         except StoreBusyError as error:
             raise click.ClickException(str(error)) from None
 
