@@ -22,6 +22,7 @@ from bench.report import Result, print_table
 from bench.retrieval import run_retrieval
 from bench.scale import run_scale
 from bench.serve import run_serve
+from bench.soak import run_soak
 
 BENCHMARKS = {
     "abstention": run_abstention,
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "retrieval": run_retrieval,
     "retrieval-beir": run_beir,
     "serve": run_serve,
+    "soak": run_soak,
     "retrieval-scale": run_scale,
 }
 

@@ -51,6 +51,19 @@ def _rss_kb(pid: int) -> int:
     return total
 
 
+def wait_ready(base: str, timeout_s: float = 300) -> None:
+    """Until the server at `base` says it is ready (models loaded, store reachable)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the server did not become ready")
+
+
 def _children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in found.read_text().split()] if found.exists() else []
@@ -104,15 +117,7 @@ def run_serve(*, data: Path, quick: bool) -> Result:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(600):
-                try:
-                    if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                time.sleep(0.5)
-            else:
-                raise RuntimeError("the server did not become ready")
+            wait_ready(base)
             metrics: dict[str, float] = {}
             searches = [
                 {"query": QUESTIONS[i % len(QUESTIONS)]} for i in range(80 if quick else 400)
