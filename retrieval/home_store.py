@@ -51,6 +51,10 @@ def server_file(store: Path) -> Path:
     return store.parent / f"{store.name}-server.json"
 
 
+def server_log(store: Path) -> Path:
+    return store.parent / f"{store.name}-server.log"
+
+
 def live_server(store: Path) -> int | None:
     """The port of the home's running Chroma server, if one answers."""
     try:
@@ -184,17 +188,17 @@ def start_home_server(
     store.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "retrieval.home_store", str(store), str(wait_s),
                str(os.getpid()), str(port or 0)]  # fmt: skip
-    with (store.parent / f"{store.name}-server.log").open("ab") as logfile:  # the child's copy
+    with server_log(store).open("ab") as logfile:  # the child has its own copy
         child = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT)
     atexit.register(_stop, child)
     deadline = time.monotonic() + wait_s + 30
-    while live_server(store) is None:
+    while (started := live_server(store)) is None:
         if child.poll() is not None or time.monotonic() > deadline:
-            _stop(child)
-            tail = (store.parent / f"{store.name}-server.log").read_text(errors="replace")[-800:]
+            _terminate(child)  # this one only: a keeper may still restart it later
+            tail = server_log(store).read_text(errors="replace")[-800:]
             raise StoreBusyError(f"The Chroma server for {store} did not start:\n{tail}")
         time.sleep(0.1)
-    log.info("Chroma server for %s on 127.0.0.1:%d", store, live_server(store))
+    log.info("Chroma server for %s on 127.0.0.1:%d", store, started)
     return child
 
 
