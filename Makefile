@@ -14,7 +14,7 @@ setup: $(STAMP) system-packages
 # chromium and its driver run the chat page's browser test.
 # Installed when run as root; otherwise a message, and the tests that need them skip with the reason.
 DEBIAN_TOOLS := pandoc:pandoc tesseract:tesseract-ocr pdftoppm:poppler-utils \
-  chromium:chromium chromedriver:chromium-driver
+  chromium:chromium chromedriver:chromium-driver pg_ctlcluster:postgresql
 system-packages:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \

@@ -118,7 +118,7 @@ def build_dataset(
         if sources.feedback is None:
             raise DatasetError("No feedback store to read.")
         rated = sources.feedback.rated()
-        inputs.append({"kind": "feedback", "path": str(sources.feedback.path),
+        inputs.append({"kind": "feedback", "path": sources.feedback.where,
                        "rated": len(rated)})  # fmt: skip
         for record in feedback_records(rated, sources.prompter):
             record.split = plan.split.of(key(record.source, record.question))

@@ -1,30 +1,29 @@
-"""Answers and what their users said of them, in one SQLite file under RAGQA_HOME.
+"""Answers and what their users said of them, in SQLite under RAGQA_HOME (or the database
+several servers share).
 
 Every answer is recorded with its question, sources, mode and adapter, so a rating that comes
 later (thumbs up or down, an optional correction) has everything a training record needs.
-Answers nobody rated are forgotten after `keep_unrated_days`; rated ones are kept. Each call
-opens its own connection, so the server's threads (and other processes) can share the file;
+Answers nobody rated are forgotten after `keep_unrated_days`; rated ones are kept. Each thread
+has its own connection, so the server's threads (and other processes) can share the store;
 WAL and full sync make a recorded rating survive a crash.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from generation.types import Answer
+from retrieval.database import Connection, Database, Tables, open_database
 
 RATINGS = ("up", "down")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS answers (
     answer_id TEXT PRIMARY KEY,
     created REAL NOT NULL,
     question TEXT NOT NULL,
@@ -37,16 +36,16 @@ CREATE TABLE IF NOT EXISTS answers (
     refused INTEGER NOT NULL,
     refusal_reason TEXT,
     sources TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
+)""",
+    """CREATE TABLE IF NOT EXISTS feedback (
     answer_id TEXT PRIMARY KEY REFERENCES answers(answer_id),
     rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
     correction TEXT,
     comment TEXT,
     rated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS answers_created ON answers(created);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS answers_created ON answers(created)",
+)
 _COLUMNS = (
     "a.answer_id, a.created, a.question, a.standalone_question, a.answer, a.mode, a.template, "
     "a.collection, a.adapter, a.refused, a.refusal_reason, a.sources, "
@@ -89,29 +88,19 @@ class Rated:
 
 
 class FeedbackStore:
-    """Recorded answers and their ratings in `path` (created on first use)."""
+    """Recorded answers and their ratings (the tables are created on first use)."""
 
-    def __init__(self, path: Path, *, keep_unrated_days: float = 30.0) -> None:
-        self.path = path
+    def __init__(self, place: Path | Database, *, keep_unrated_days: float = 30.0) -> None:
+        """`place`: a SQLite file, or the database several servers share."""
+        # Where it lives, for a dataset's card (never the database URL: it may hold a password).
+        self.where = str(place) if isinstance(place, Path) else "the shared database"
+        # FULL sync: a rating acknowledged is a rating kept, even through a power cut.
+        self._db = Tables(open_database(place, synchronous="FULL"), _SCHEMA)
         self._keep_s = keep_unrated_days * 86400
-        self._ready = False
-        self._lock = threading.Lock()
         self._pruned = 0.0
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with closing(sqlite3.connect(self.path, timeout=30)) as db:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.executescript(_SCHEMA)
-                self._ready = True
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            with db:  # one transaction: committed on success, rolled back on error
-                yield db
+    def _connect(self, *, write: bool = False) -> AbstractContextManager[Connection]:
+        return self._db.transaction(write=write)
 
     def record(self, answer: Answer, *, collection: str | None, adapter: str | None = None) -> str:
         """Store an answer as it was shown; return its new answer_id."""
@@ -122,7 +111,7 @@ class FeedbackStore:
             for c in answer.citations
         ]  # fmt: skip
         now = time.time()
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             db.execute(
                 "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (answer_id, now, answer.question, answer.standalone_question, answer.text,
@@ -141,7 +130,7 @@ class FeedbackStore:
         """Record (or replace) the feedback on an answer; return the answer with it."""
         if rating not in RATINGS:
             raise InvalidFeedbackError(f"rating must be 'up' or 'down', not {rating!r}.")
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             if (
                 db.execute("SELECT 1 FROM answers WHERE answer_id = ?", (answer_id,)).fetchone()
                 is None
@@ -181,7 +170,7 @@ class FeedbackStore:
             query += " LIMIT ?"
             arguments.append(limit)
         with self._connect() as db:
-            return [_rated(row) for row in db.execute(query, arguments)]
+            return [_rated(row) for row in db.execute(query, arguments).fetchall()]
 
     def counts(self) -> dict[str, int]:
         """Recorded answers, and ratings up and down."""
@@ -193,7 +182,7 @@ class FeedbackStore:
     def prune(self, now: float | None = None) -> int:
         """Forget unrated answers older than keep_unrated_days; return how many."""
         cutoff = (time.time() if now is None else now) - self._keep_s
-        with self._connect() as db:
+        with self._connect(write=True) as db:
             gone = db.execute(
                 "DELETE FROM answers WHERE created < ? AND answer_id NOT IN "
                 "(SELECT answer_id FROM feedback)",

@@ -163,7 +163,10 @@ def _pick(row: Mapping[str, object], names: tuple[str, ...]) -> str | None:
 def read_rows(text: str, *, csv_format: bool) -> list[Mapping[str, object]]:
     """The rows of a CSV file (by its header) or the objects of a JSONL file."""
     if csv_format:
-        return list(csv.DictReader(io.StringIO(text)))
+        try:  # newline="": the csv module reads line ends itself (a lone \r included)
+            return list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as error:
+            raise LoadError(f"not a readable CSV file: {error}") from error
     rows: list[Mapping[str, object]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -109,7 +109,10 @@ def load_csv(path: Path, *, source: str, password: str | None = None) -> list[Pa
     """A CSV file: a FAQ file when its header names a question and an answer field, else a
     table (one sheet named after the file)."""
     text = decode(read_bytes(path))
-    rows = list(csv.reader(io.StringIO(text)))
+    try:  # newline="": the csv module reads line ends itself (a lone \r included)
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as error:
+        raise LoadError(f"not a readable CSV file: {error}") from error
     header = {cell.strip().lower() for cell in (rows[0] if rows else [])}
     if header & set(QUESTION_FIELDS) and header & set(ANSWER_FIELDS):
         return load_faq(text, source=source, csv_format=True)

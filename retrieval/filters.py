@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class SearchFilter:
                 raise InvalidFilterError(f"filter metadata key {key!r} is not allowed")
             if not isinstance(value, str | int | float | bool):
                 raise InvalidFilterError(f"filter metadata {key!r} must be a plain value")
+            if isinstance(value, str) and "\x00" in value:  # SQLite's JSON functions stop at NUL
+                raise InvalidFilterError(f"filter metadata {key!r} cannot hold a NUL character")
         return SearchFilter(tuple(sources), page_min, page_max, section, dict(metadata))
 
     def chroma_where(self) -> dict[str, Any] | None:
@@ -80,8 +83,9 @@ class SearchFilter:
             return None
         return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """The same conditions as SQL (to follow `WHERE ... MATCH ?`) and their parameters."""
+    def sql(self, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+        """The same conditions as SQL (to follow `WHERE ... MATCH ?`) and their parameters,
+        in SQLite's dialect or PostgreSQL's (whose metadata column is jsonb)."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.sources:
@@ -97,8 +101,12 @@ class SearchFilter:
             clauses.append("section = ?")
             params.append(self.section)
         for key, value in self.metadata.items():
-            clauses.append(f"json_extract(metadata, '$.\"{key}\"') = ?")
-            params.append(value)
+            if dialect == "postgresql":
+                clauses.append("metadata -> ? = ?::jsonb")
+                params += [key, json.dumps(value)]
+            else:
+                clauses.append(f"json_extract(metadata, '$.\"{key}\"') = ?")
+                params.append(value)
         return "".join(f" AND {c}" for c in clauses), params
 
 

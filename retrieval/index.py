@@ -12,6 +12,7 @@ from retrieval.chroma import ChromaStore, CollectionNotFoundError, to_chunk, to_
 from retrieval.disk import disk_full, store_full
 from retrieval.filters import SearchFilter
 from retrieval.keyword import KeywordIndex
+from retrieval.keyword_pg import PostgresKeywordIndex
 from retrieval.recovery import DamagedIndexError, Embed
 from retrieval.types import Chunk, DocumentRecord, ScoredChunk
 
@@ -31,7 +32,7 @@ class ChromaIndex:
         *,
         client: Any,
         embedder_name: str,
-        keyword: KeywordIndex | None = None,
+        keyword: KeywordIndex | PostgresKeywordIndex | None = None,
         embed: Embed | None = None,
     ) -> None:
         """`embed` (the embedder's embed_documents) rebuilds vectors an interrupted write
@@ -230,11 +231,9 @@ class ChromaIndex:
         target = self._collection(collection)  # a clear error if it does not exist
         if self._keyword.is_empty(collection) and target.count() > 0:
             self.rebuild_keyword(collection)
-        where_sql, params = where.sql() if where else ("", [])
         wanted = k + max(4, k // 2)
         while True:
-            hits = self._keyword.search(collection, question, wanted, where_sql=where_sql,
-                                        params=params)  # fmt: skip
+            hits = self._keyword.search(collection, question, wanted, where=where)
             current = self._catalog.current_versions(collection, {c.source for c, _ in hits})
             visible = [(c, s) for c, s in hits if current.get(c.source) == c.version]
             if len(visible) >= k or len(hits) < wanted:

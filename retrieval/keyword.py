@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from retrieval.filters import SearchFilter
 from retrieval.types import Chunk
 
 _TERM = re.compile(r"\w+", re.UNICODE)
@@ -170,10 +171,10 @@ class KeywordIndex:
         question: str,
         k: int,
         *,
-        where_sql: str = "",
-        params: Sequence[Any] = (),
+        where: SearchFilter | None = None,
     ) -> list[tuple[Chunk, float]]:
         """Up to k chunks ranked by BM25 (the score is positive: higher is better)."""
+        where_sql, params = where.sql() if where else ("", [])
         terms = query_terms(question)
         with self._lock:
             if not terms or not self._exists(collection):
@@ -185,10 +186,11 @@ class KeywordIndex:
                 f"FROM {table} WHERE {table} MATCH ? {where_sql} ORDER BY bm25({table}) LIMIT ?",
                 [match, *params, k],
             ).fetchall()
-        return [(_chunk(row), -float(row[7])) for row in rows]
+        return [(row_chunk(row), -float(row[7])) for row in rows]
 
 
-def _chunk(row: tuple[Any, ...]) -> Chunk:
+def row_chunk(row: Sequence[Any]) -> Chunk:
+    """The chunk of a row (text, chunk_id, source, version, page, start, metadata JSON, ...)."""
     text, chunk_id, source, version, page, start, metadata = row[:7]
     extra: Mapping[str, Any] = json.loads(metadata) if metadata else {}
     return Chunk(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -30,14 +31,21 @@ logger = logging.getLogger(__name__)
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
-    """JSON whose nesting runs past Python's recursion limit is malformed (a 400), not a
-    RecursionError (a 500)."""
+    """JSON whose nesting runs past Python's recursion limit, or whose strings hold an unpaired
+    surrogate escape ("\\ud800", which is no character and cannot be stored or encoded), is
+    malformed (a 400), not an error deep inside (a 500)."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:
-            return super().loads(s, **kwargs)
+            data = super().loads(s, **kwargs)
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
         except RecursionError:
             raise ValueError("The JSON is nested too deeply.") from None
+        except UnicodeEncodeError:
+            raise ValueError(
+                "The JSON holds an unpaired surrogate escape (\\ud800-\\udfff)."
+            ) from None
+        return data
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -50,10 +58,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_upload_bytes
     app.json.sort_keys = False
     app.extensions["ragqa"] = services
-    app.extensions["ragqa.jobs"] = JobRegistry(path=settings.home / "jobs.sqlite")
+    app.extensions["ragqa.jobs"] = JobRegistry(path=services.shared(settings.home / "jobs.sqlite"))
     app.extensions["ragqa.metrics"] = Metrics()
     register_error_handlers(app)
-    limiter = protect_api(app, settings.server, settings.home / "limits.sqlite")
+    limiter = protect_api(app, settings.server, services.shared(settings.home / "limits.sqlite"))
     guard_routes(app, settings.server, services.keys, limiter)
     app.register_blueprint(health)
     app.register_blueprint(chat_api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -162,11 +162,20 @@ def read_body(model: type[B], hint: str) -> B:
         raise RequestEntityTooLarge(f"The request is larger than {limit} bytes.")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise BadRequestError(hint)
+        raise BadRequestError(hint + _why_not_json())
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise BadRequestError(_explain(error)) from None
+
+
+def _why_not_json() -> str:
+    """Why the body is not JSON, as a sentence to add to the hint ("" if it is)."""
+    try:
+        current_app.json.loads(request.get_data(cache=True))
+    except ValueError as error:  # JSONDecodeError, and BoundedJSONProvider's own
+        return f" The body is not valid JSON: {error}"
+    return ""
 
 
 def search_options(mode: str | None, filters: dict[str, Any] | None) -> dict[str, Any]:

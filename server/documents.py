@@ -131,9 +131,22 @@ def delete_document_by_source(name: str) -> Response:
 def delete_uploaded_document(name: str, filename: str) -> Response:
     """Remove an uploaded document by its file name."""
     path = upload_dir(name) / secure_filename(filename)
-    removed = services().ingestor.delete(name, source_id(path))
+    source = _uploaded_source(name, path)
+    removed = services().ingestor.delete(name, source)
     path.unlink(missing_ok=True)
-    return jsonify({"deleted": source_id(path), "chunks_removed": removed})
+    return jsonify({"deleted": source, "chunks_removed": removed})
+
+
+def _uploaded_source(collection: str, path: Path) -> str:
+    """The catalogue's source of an upload named like `path`: this server's own, else the one
+    another server (another home, behind the same Chroma server) took, if there is just one."""
+    own = source_id(path)
+    sources = services().index.documents(collection)
+    if own in sources:
+        return own
+    others = [s for s in sources if Path(s).name == path.name and Path(s).parent.name ==
+              collection and Path(s).parent.parent.name == "uploads"]  # fmt: skip
+    return others[0] if len(others) == 1 else own
 
 
 @documents_api.get("/jobs/<job_id>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import httpx
+import psycopg
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -71,12 +72,15 @@ ERROR_MAP: tuple[tuple[type[Exception], int, str], ...] = (
     (StoreFullError, 507, "disk_full"),
     # The Chroma server does not answer (down, restarting): fail fast, the client retries.
     (httpx.TransportError, 503, "store_unavailable"),
+    # The shared PostgreSQL database (RAGQA_DATABASE__URL) does not answer.
+    (psycopg.OperationalError, 503, "database_unavailable"),
 )
 # 503s that a moment's wait usually cures, answered with Retry-After.
-RETRY_LATER = (ModelBusyError, StoreBusyError, httpx.TransportError)
+RETRY_LATER = (ModelBusyError, StoreBusyError, httpx.TransportError, psycopg.OperationalError)
 STORE_DOWN = (
     "The document store is not answering (the Chroma server is down or restarting); retry shortly."
 )
+DATABASE_DOWN = "The shared database is not answering (down or restarting); retry shortly."
 
 
 BUSY_RETRY_AFTER_S = 5
@@ -104,6 +108,10 @@ def describe(error: Exception) -> tuple[int, str, str]:
     if known is not None and isinstance(error, httpx.TransportError):
         logger.warning("the Chroma server does not answer: %r", error)
         return known[0], known[1], STORE_DOWN
+    if known is not None and isinstance(error, psycopg.OperationalError):
+        # Its message may name the database's address: the log gets the kind, not the text.
+        logger.warning("the shared database does not answer: %s", type(error).__name__)
+        return known[0], known[1], DATABASE_DOWN
     if known is not None:
         return known[0], known[1], str(error)
     logger.error("unhandled error", exc_info=error)

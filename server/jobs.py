@@ -1,7 +1,8 @@
 """Background ingest jobs whose progress can be polled over HTTP.
 
 A job runs on a thread of the process that took the upload; its state is also written to
-`RAGQA_HOME/jobs.sqlite`, so any worker process (or server on the home) answers its status.
+`RAGQA_HOME/jobs.sqlite` (or the database servers share), so any worker process, or any server
+on the home or the database, answers its status.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
+import socket
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.report import FileResult, IngestProgress, IngestReport
+from retrieval.database import Database, Tables, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -66,47 +68,49 @@ class JobNotFoundError(Exception):
 
 KEEP = 200
 _COLUMNS = ("id", "collection", "status", "files_total", "files_done", "chunks_added",
-            "started_at", "finished_at", "report", "error", "pid")  # fmt: skip
+            "started_at", "finished_at", "report", "error", "pid", "host")  # fmt: skip
+_HOST = socket.gethostname()
 
 
 class JobTable:
-    """Jobs' state in SQLite (WAL), shared by the processes on a home."""
+    """Jobs' state in SQLite (WAL) or the shared database, seen by every process and server."""
 
-    def __init__(self, path: Path, *, keep: int = KEEP) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._keep = keep
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
+    def __init__(self, place: Path | Database, *, keep: int = KEEP) -> None:
+        self._db = Tables(
+            open_database(place),
+            [
                 "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, collection TEXT, "
                 "status TEXT, files_total INTEGER, files_done INTEGER, chunks_added INTEGER, "
-                "started_at REAL, finished_at REAL, report TEXT, error TEXT, pid INTEGER)"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._path, timeout=30, isolation_level=None)
+                "started_at REAL, finished_at REAL, report TEXT, error TEXT, pid INTEGER, "
+                "host TEXT)"
+            ],
+        )
+        self._keep = keep
+        if self._db.dialect == "sqlite":  # a home made before jobs named their machine
+            with self._db.transaction(write=True) as db:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
+                if "host" not in columns:
+                    db.execute("ALTER TABLE jobs ADD COLUMN host TEXT")
 
     def save(self, job: Job) -> None:
         report = json.dumps(job.report.to_dict()) if job.report else None
         row = (job.id, job.collection, job.status, job.files_total, job.files_done,
                job.chunks_added, job.started_at, job.finished_at, report, job.error,
-               os.getpid())  # fmt: skip
-        db = self._connect()
-        try:
-            db.execute(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * len(row))})", row)
+               os.getpid(), _HOST)  # fmt: skip
+        update = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+        with self._db.transaction(write=True) as db:
+            db.execute(
+                f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(row))}) "
+                f"ON CONFLICT (id) DO UPDATE SET {update}",
+                row,
+            )
             keep = "SELECT id FROM jobs ORDER BY started_at DESC LIMIT ?"
             db.execute(f"DELETE FROM jobs WHERE id NOT IN ({keep})", (self._keep,))
-        finally:
-            db.close()
 
     def load(self, job_id: str) -> Job | None:
-        db = self._connect()
-        try:
+        with self._db.transaction() as db:
             row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?",
                              (job_id,)).fetchone()  # fmt: skip
-        finally:
-            db.close()
         if row is None:
             return None
         values = dict(zip(_COLUMNS, row, strict=True))
@@ -116,7 +120,9 @@ class JobTable:
                   chunks_added=values["chunks_added"], started_at=values["started_at"],
                   finished_at=values["finished_at"], error=values["error"],
                   stored_report=report)  # fmt: skip
-        if job.status in {"queued", "running"} and not _alive(values["pid"]):
+        # A process of this machine can be asked whether it still runs; one of another cannot.
+        here = values["host"] in {_HOST, None}
+        if job.status in {"queued", "running"} and here and not _alive(values["pid"]):
             job.status, job.error = "failed", "the server process running it stopped"
         return job
 
@@ -157,8 +163,9 @@ class _JobProgress:
 class JobRegistry:
     """Runs jobs on background threads; remembers the most recent ones."""
 
-    def __init__(self, *, keep: int = KEEP, path: Path | None = None) -> None:
-        """`path`: the SQLite file shared with other processes (None: this process only)."""
+    def __init__(self, *, keep: int = KEEP, path: Path | Database | None = None) -> None:
+        """`path`: the SQLite file or database shared with other processes (None: this
+        process only)."""
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._keep = keep
@@ -194,7 +201,7 @@ class JobRegistry:
             if self._table is not None:
                 try:
                     self._table.save(job)
-                except sqlite3.Error:  # the job's own process still answers for it
+                except Exception:  # the job's own process still answers for it
                     logger.exception("could not record job %s", job.id)
             job.finished.set()
 

@@ -1,6 +1,7 @@
-"""API keys: stored hashed in SQLite under RAGQA_HOME, each with a role and the collections it
-may use. The secret is shown once, when the key is created; only its SHA-256 is kept (the
-secret is 256 random bits, so a fast hash is as safe as a slow one and costs microseconds).
+"""API keys: stored hashed (in RAGQA_HOME, or the database servers share), each with a role
+and the collections it may use. The secret is shown once, when the key is created; only its
+SHA-256 is kept (the secret is 256 random bits, so a fast hash is as safe as a slow one and
+costs microseconds).
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from retrieval.database import Database, Tables, open_database
 
 ROLES = ("reader", "writer", "admin")
 # What each role may do: read (ask, search, list), write (ingest, delete documents), admin.
@@ -72,28 +72,19 @@ def _digest(token: str) -> str:
 
 
 class KeyStore:
-    """The keys of one RAGQA_HOME (`keys.sqlite`); safe to share between threads and processes."""
+    """API keys in `keys.sqlite` of RAGQA_HOME or the shared database; safe to share between
+    threads, processes and servers."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute(
+    def __init__(self, place: Path | Database) -> None:
+        """`place`: a SQLite file, or the database several servers share."""
+        self._db = Tables(
+            open_database(place),
+            [
                 "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
                 "role TEXT NOT NULL, collections TEXT NOT NULL, digest TEXT NOT NULL, "
                 "created_at TEXT NOT NULL, revoked_at TEXT)"
-            )
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = sqlite3.connect(self._path, timeout=30)
-            try:
-                with db:
-                    yield db
-            finally:
-                db.close()
+            ],
+        )
 
     def create(
         self, *, name: str, role: str, collections: Sequence[str] = ()
@@ -109,7 +100,7 @@ class KeyStore:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         token = secrets.token_urlsafe(32)
-        with self._db() as db:
+        with self._db.transaction(write=True) as db:
             db.execute(
                 "INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
                 (key.id, name, role, json.dumps(key.collections), _digest(token), key.created_at),
@@ -118,7 +109,7 @@ class KeyStore:
 
     def list(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
-        with self._db() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT id, name, role, collections, created_at, revoked_at FROM keys "
                 "ORDER BY created_at, id"
@@ -128,7 +119,7 @@ class KeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key at once; raise if there is no such key."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._db() as db:
+        with self._db.transaction(write=True) as db:
             found = db.execute(
                 "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (now, key_id)
             )
@@ -139,7 +130,7 @@ class KeyStore:
     def required(self) -> bool:
         """Whether callers need a key: once one has been created, even if all are revoked
         since (revoking the last key must not open the server to everyone)."""
-        with self._db() as db:
+        with self._db.transaction() as db:
             return db.execute("SELECT 1 FROM keys LIMIT 1").fetchone() is not None
 
     def verify(self, secret: str) -> ApiKey | None:
@@ -148,7 +139,7 @@ class KeyStore:
         key_id, _, token = rest.partition("_")
         if prefix != PREFIX or not key_id or not token:
             return None
-        with self._db() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT id, name, role, collections, created_at, revoked_at, digest FROM keys "
                 "WHERE id = ?",

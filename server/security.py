@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request
 
+from retrieval.database import Database
 from server.logs import tag_log_records
 from server.ratelimit import RateLimiter
 from server.server_settings import ServerSettings
@@ -20,7 +21,7 @@ access_log = logging.getLogger("ragqa.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def protect_api(app: Flask, settings: ServerSettings, limits: Path) -> RateLimiter:
+def protect_api(app: Flask, settings: ServerSettings, limits: Path | Database) -> RateLimiter:
     """Request ids, the access log, proxies and CORS as configured, and safe headers on every
     response; the rate limiter it returns is applied by `server.access` (per key, or per
     address without one), with who may call what."""

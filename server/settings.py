@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.types import Fusion, SearchMode
@@ -245,6 +245,17 @@ class ChromaSettings(BaseModel):
     )  # fmt: skip
 
 
+class DatabaseSettings(BaseModel):
+    """Where several ragqa servers share keywords, ingest jobs, keys, feedback and rate limits."""
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="A PostgreSQL URL (`postgresql://user:password@host:5432/ragqa`) that every "
+        "server behind one Chroma server names; unset means SQLite files in the home (one "
+        "machine). Kept secret: never logged.",
+    )
+
+
 class Settings(BaseSettings):
     """The one object that reads the environment."""
 
@@ -275,6 +286,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = Field(default_factory=ChromaSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @property
     def chroma_path(self) -> Path:

@@ -20,10 +20,12 @@ from generation.remote import OpenAICompatibleGenerator
 from ingest.ocr import unavailable as ocr_unavailable
 from ingest.pipeline import Ingestor
 from retrieval.chroma import open_chroma_client
+from retrieval.database import Database, PostgresDatabase
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.home_store import open_home_store, release_store
 from retrieval.index import ChromaIndex
 from retrieval.keyword import KeywordIndex
+from retrieval.keyword_pg import PostgresKeywordIndex
 from retrieval.model_thread import ModelThread
 from retrieval.reranker import CrossEncoderReranker, Reranker
 from retrieval.retriever import Retriever
@@ -144,8 +146,11 @@ class Services:
         retrieval.home_store); the models stay loaded."""
         with self._lock:
             client = self._built.pop("chroma_client", None)
+            database = self._built.get("database")
             for name in ("index", "retriever", "ingestor", "rag"):
                 self._built.pop(name, None)
+        if isinstance(database, PostgresDatabase):
+            database.close()  # its threads reconnect at their next use
         if client is not None:
             # chromadb 1.5.9's HTTP client (and its admin client) keep their connection pools
             # open after close(): close them too.
@@ -167,10 +172,16 @@ class Services:
             lambda: ChromaIndex(
                 client=self._chroma_client(),
                 embedder_name=self.settings.embedder.model,
-                keyword=KeywordIndex(path=self.settings.home / "keyword.sqlite"),
+                keyword=self._keyword_index(),
                 embed=self._embed_documents,
             ),
         )
+
+    def _keyword_index(self) -> KeywordIndex | PostgresKeywordIndex:
+        place = self.shared(self.settings.home / "keyword.sqlite")
+        if isinstance(place, PostgresDatabase):
+            return PostgresKeywordIndex(place)
+        return KeywordIndex(path=self.settings.home / "keyword.sqlite")
 
     def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         # For the index to rebuild vectors an interrupted write damaged: the embedder is
@@ -269,14 +280,22 @@ class Services:
     @property
     def keys(self) -> KeyStore:
         """The API keys callers present (`ragqa keys`)."""
-        return self._get("keys", lambda: KeyStore(self.settings.keys_path))
+        return self._get("keys", lambda: KeyStore(self.shared(self.settings.keys_path)))
 
     @property
     def feedback(self) -> FeedbackStore:
         """Recorded answers and the ratings their users gave."""
         days = self.settings.feedback.keep_unrated_days
-        path = self.settings.feedback_path
-        return self._get("feedback", lambda: FeedbackStore(path, keep_unrated_days=days))
+        place = self.shared(self.settings.feedback_path)
+        return self._get("feedback", lambda: FeedbackStore(place, keep_unrated_days=days))
+
+    def shared(self, path: Path) -> Path | Database:
+        """Where a table lives: the SQLite file `path`, or the database servers share."""
+        url = self.settings.database.url
+        if url is None:
+            return path
+        database: Database = self._get("database", lambda: PostgresDatabase(url.get_secret_value()))
+        return database
 
     @property
     def templates(self) -> TemplateLibrary:

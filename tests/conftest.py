@@ -89,3 +89,21 @@ def tiny_embedder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny import build_tiny_sentence_transformer
 
     return build_tiny_sentence_transformer(tmp_path_factory.mktemp("tiny-st"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One PostgreSQL server for the session (skips where PostgreSQL is not installed)."""
+    from tests.postgres import running_postgres
+
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """The URL of an empty ragqa database on the session's PostgreSQL server."""
+    from tests.postgres import reset
+
+    reset(postgres_server)
+    return postgres_server

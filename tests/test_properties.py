@@ -104,7 +104,8 @@ WELL_FORMED = st.fixed_dictionaries(
         "metadata": st.dictionaries(
             st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True).filter(
                 lambda k: k not in {"version", "start", "source", "page", "section"}),
-            st.text(max_size=20) | st.integers(-1000, 1000) | st.booleans(), max_size=3),
+            st.text(st.characters(exclude_characters="\x00"), max_size=20)
+            | st.integers(-1000, 1000) | st.booleans(), max_size=3),
     },
 )  # fmt: skip
 

@@ -27,7 +27,7 @@ def test_parse_and_translate() -> None:
     "data",
     [{"colour": "red"}, {"source": 3}, {"page": "3"}, {"page": {"from": 1}}, {"section": 1},
      {"metadata": {"bad key": 1}}, {"metadata": {"version": "x"}}, {"metadata": {"k": [1]}},
-     {"metadata": []}],
+     {"metadata": []}, {"metadata": {"k": "a\x00b"}}],
 )  # fmt: skip
 def test_bad_filters_say_what_is_allowed(data: dict[str, object]) -> None:
     with pytest.raises(InvalidFilterError):

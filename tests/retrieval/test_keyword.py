@@ -52,11 +52,11 @@ def test_filters_apply_inside_the_search() -> None:
         for i in range(10)
     ]
     index.add("docs", parts)
-    where, params = SearchFilter(sources=("/1.pdf",), page_min=3, page_max=7).sql()
-    hits = index.search("docs", "apt guide", 10, where_sql=where, params=params)
+    where = SearchFilter(sources=("/1.pdf",), page_min=3, page_max=7)
+    hits = index.search("docs", "apt guide", 10, where=where)
     assert sorted(c.page or 0 for c, _ in hits) == [3, 5, 7]
-    where, params = SearchFilter(section="Install", metadata={"filename": "0.pdf"}).sql()
-    hits = index.search("docs", "apt", 10, where_sql=where, params=params)
+    where = SearchFilter(section="Install", metadata={"filename": "0.pdf"})
+    hits = index.search("docs", "apt", 10, where=where)
     assert sorted(c.page or 0 for c, _ in hits) == [0, 2, 4]
 
 

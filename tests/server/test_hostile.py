@@ -74,8 +74,14 @@ def test_binaries_and_archives_renamed_are_reported_not_crashed_on(
     b"[" * 100_000 + b"]" * 100_000,  # deeply nested
     b'{"question": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}",
     b"\x00\x01\x02",
+    b'{"question": "install \\ud800", "query": "install \\udfff", "model": "ragqa", '
+    b'"messages": [{"role": "user", "content": "\\ud800"}]}',  # unpaired surrogates
+    b'{"query": "install", "filters": {"metadata": {"k": "\\ud800"}}}',
 ])  # fmt: skip
-def test_malformed_json_is_400(client: FlaskClient, body: bytes) -> None:
+def test_malformed_json_is_400(
+    client: FlaskClient, services: Services, docs: Path, body: bytes
+) -> None:
+    services.ingestor.ingest([docs], collection="docs")  # so requests get past "no such"
     for path in ("/api/chat", "/api/search", "/api/feedback", "/v1/chat/completions"):
         response = client.post(path, data=body, content_type="application/json")
         assert 400 <= response.status_code < 500, (path, response.status_code)
