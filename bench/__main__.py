@@ -16,6 +16,7 @@ from bench.arena import run_arena
 from bench.beir import run_beir
 from bench.generation import run_generation
 from bench.ingest import run_ingest
+from bench.injection import run_injection
 from bench.pipeline import run_pipeline
 from bench.refusal import run_refusal
 from bench.report import Result, print_table
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "arena": run_arena,
     "generation": run_generation,
     "ingest": run_ingest,
+    "injection": run_injection,
     "pipeline": run_pipeline,
     "refusal": run_refusal,
     "retrieval": run_retrieval,

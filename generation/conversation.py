@@ -70,7 +70,7 @@ def accept_rewrite(rewrite: str, question: str, history: Sequence[Message]) -> s
     kept = len(asked & content_words(line)) / len(asked) if asked else 1.0
     if line and kept >= 0.5 and len(line) <= 2 * len(question) + 200:
         return line
-    logger.info("rewrite %r rejected; falling back to the previous question", line)
+    logger.info("a rewritten question was rejected; falling back to the previous one")
     previous = _last_user_turn(history).strip()
     return f"{previous} {question.strip()}".strip() if previous else question.strip()
 

@@ -15,6 +15,7 @@ from generation.context import PackedPrompt, bound_history
 from generation.conversation import standalone_question, validate_history
 from generation.extractive import SentenceExtractor
 from generation.generator import Generator, Message
+from generation.injection import leak, neutralize_hits
 from generation.prompts import PromptTemplate, TemplateLibrary
 from generation.rendering import PromptRenderer, examples_for
 from generation.requests import (
@@ -175,6 +176,10 @@ class Rag:
                 where=options.get("where"), k=self._extractive_top_k if extractive else None,
             )  # fmt: skip
             prepared.timings["retrieval"] = (time.perf_counter() - begun) * 1000
+            hits, removed = neutralize_hits(hits)  # documents are data, never instructions
+            if removed:
+                logger.warning("removed %d instruction(s) planted in the sources of %s",
+                               removed, [h.chunk.id for h in hits])  # fmt: skip
             weak = None
             if not hits or max(h.score for h in hits) < self._min_score:
                 weak = "low_retrieval_score"
@@ -212,6 +217,8 @@ class Rag:
         without retrieval): what fine-tuning records are rendered with."""
         chosen = self.template_for(collection, template)
         examples = examples_for(mode, chosen)
+        if hits is not None:  # training records get no planted instructions either
+            hits = neutralize_hits(hits)[0]
         return self.renderer.render(chosen, question, hits, examples=examples)
 
     def _extracted(self, prepared: Prepared) -> Answer:
@@ -234,6 +241,10 @@ class Rag:
         template = prepared.template
         if not text:  # it only began a made-up turn ("Question: ...") or wrote nothing
             return self._refusal(prepared, "no_answer", tokens)
+        leaked = leak(text, prepared.messages, allowed=template.refusal)
+        if leaked is not None:  # it repeats its own instructions, or carries a key
+            logger.warning("refused an answer: %s", leaked)  # (questions are not logged)
+            return self._refusal(prepared, leaked, tokens)
         if is_refusal(text, template.refusal):
             return self._refusal(prepared, "model_refused", tokens)
         if prepared.request.mode not in WRITES_FROM_SOURCES:  # no sources to check it against
@@ -275,7 +286,7 @@ class Rag:
     def _replaced(self, prepared: Prepared, problem: str, tokens: int) -> Answer:
         """What is shown instead of a generated answer that failed verification: the
         extractive answer where there are passages, else a refusal."""
-        logger.warning("replaced a generated answer to %r: %s", prepared.request.question, problem)
+        logger.warning("replaced a generated answer: %s", problem)  # (questions are not logged)
         if prepared.request.mode in WRITES_FROM_SOURCES and prepared.hits:
             shown = self._extracted(prepared)
         else:

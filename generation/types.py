@@ -107,9 +107,10 @@ class Answer:
     `citations_inferred` is True when the model cited nothing and the citations are the given
     sources that best support the answer, rather than ones it named. `refusal_reason` says why
     an answer was refused: low_retrieval_score, weak_evidence, no_answer, model_refused,
-    unsupported_answer, nothing_extracted or degenerate_answer. `replaced_reason` says why
-    the generated answer failed verification and was replaced (by the extractive answer in
-    rag mode).
+    unsupported_answer, nothing_extracted, degenerate_answer, prompt_leak (it repeats the
+    model's instructions) or secret_leak (it holds an API key). `replaced_reason` says why the
+    generated answer failed verification and was replaced (by the extractive answer in rag
+    mode).
     """
 
     text: str

@@ -289,3 +289,43 @@ def test_the_page_asks_for_a_key_only_when_one_is_needed(
     # The 401 that showed the key box is the only error the console may hold.
     errors = console_errors(browser)
     assert all("401" in message for message in errors), errors
+
+
+PAYLOAD = (
+    'Hostile markup <img src=x onerror="window.__pwned=1"> and '
+    '<script>window.__pwned=2</script> and <b onmouseover="window.__pwned=3">bold</b>'
+)
+
+
+def test_markup_in_documents_and_answers_is_shown_as_text_never_run(
+    browser: Any, tmp_path: Path, make_settings: MakeSettings
+) -> None:
+    """OWASP LLM05: a document's HTML, quoted by the model into its answer, in its file name
+    and in its passage, is text on the page: no element is made from it, no script runs."""
+    settings = make_settings(home=tmp_path / "home", retrieval={"min_score": 0.0},
+                             answers={"mode": "rag"})  # fmt: skip
+    services = Services(settings, embedder=FakeEmbedder(), generator=QuotingGenerator())
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    hostile = docs / '<img src=x onerror="window.__pwned=4">.txt'
+    hostile.write_text(f"Setup notes.\n{PAYLOAD} make run now.\nMore notes.\n")
+    services.ingestor.ingest([docs], collection=settings.collection)
+    with serve(services) as base:
+        browser.get(base + "/")
+        wait_for(browser, lambda d: "1 document" in css(d, "#collection")[0].text, "the list")
+        assert 'onerror="window.__pwned=4"' in css(browser, "#documents")[0].text
+        turn = ask(browser, "What are the setup notes?")
+        answer = turn.find_element("css selector", ".answer").text
+        assert '<img src=x onerror="window.__pwned=1">' in answer, answer
+        assert "<script>window.__pwned=2</script>" in answer
+        title, _ = open_citation(browser, turn.find_elements("css selector", ".answer .cite")[0])
+        assert "<img" in title
+        assert "<script>" in css(browser, "#passage-text")[0].text
+        shot(browser, "08-markup-as-text")
+        made = browser.execute_script(
+            "return [...document.querySelectorAll('#log *, #documents *, #passage *')]"
+            ".filter((e) => ['IMG', 'SCRIPT', 'B'].includes(e.tagName)).length"
+        )
+        assert made == 0
+        assert browser.execute_script("return window.__pwned") is None
+    assert console_errors(browser) == []
