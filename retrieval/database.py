@@ -154,7 +154,7 @@ def open_database(place: Path | Database, **sqlite_options: Any) -> Database:
     return place
 
 
-def portable(statement: str, dialect: str) -> str:
+def _portable(statement: str, dialect: str) -> str:
     """A CREATE statement in the dialect: SQLite's REAL is PostgreSQL's double precision."""
     return statement.replace(" REAL", " DOUBLE PRECISION") if dialect == "postgresql" else statement
 
@@ -165,7 +165,7 @@ class Tables:
 
     def __init__(self, database: Database, statements: Sequence[str]) -> None:
         self._db = database
-        self._statements = [portable(s, database.dialect) for s in statements]
+        self._statements = [_portable(s, database.dialect) for s in statements]
         self._ready = False
         self._lock = threading.Lock()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from retrieval.database import Connection, PostgresDatabase
+from retrieval.database import Connection, PostgresDatabase, Tables
 from retrieval.filters import SearchFilter
 from retrieval.keyword import row_chunk
 from retrieval.types import Chunk
@@ -55,8 +55,7 @@ class PostgresKeywordIndex:
     """BM25 keyword search per collection in a shared PostgreSQL database."""
 
     def __init__(self, database: PostgresDatabase) -> None:
-        self._db = database
-        self._db.create(_SCHEMA)
+        self._db = Tables(database, _SCHEMA)
 
     def add(self, collection: str, chunks: Sequence[Chunk]) -> None:
         """Insert chunks (replacing any stored with the same id) in one transaction."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -12,26 +11,29 @@ from typing import Any, TypeVar
 from finetune.adapters import AdapterStore
 from finetune.feedback import FeedbackStore
 from generation.extractive import SentenceExtractor
-from generation.generator import AdapterUnavailableError, Generator, GeneratorBackend
-from generation.local import HFGenerator
+from generation.generator import AdapterUnavailableError, Generator
 from generation.prompts import TemplateLibrary
 from generation.rag import Rag
-from generation.remote import OpenAICompatibleGenerator
 from ingest.ocr import unavailable as ocr_unavailable
 from ingest.pipeline import Ingestor
-from retrieval.chroma import open_chroma_client
 from retrieval.database import Database, PostgresDatabase
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
-from retrieval.home_store import open_home_store, release_store
 from retrieval.index import ChromaIndex
-from retrieval.keyword import KeywordIndex
-from retrieval.keyword_pg import PostgresKeywordIndex
 from retrieval.model_thread import ModelThread
 from retrieval.reranker import CrossEncoderReranker, Reranker
 from retrieval.retriever import Retriever
+from server.generators import build_generator
 from server.keys import KeyStore
-from server.packaged import resolve_embedder, resolve_generator
+from server.packaged import resolve_embedder
 from server.settings import Settings
+from server.stores import (
+    close_store_client,
+    keyword_index,
+    open_shared_database,
+    open_store_client,
+    release_home_store,
+    table_place,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,44 +104,14 @@ class Services:
         return self._get("generator", self._build_generator)
 
     def _build_generator(self) -> Generator:
-        s = self.settings.generator
-        if s.backend == GeneratorBackend.OPENAI:
-            return OpenAICompatibleGenerator(
-                base_url=s.base_url or "",
-                model=s.model,
-                api_key=s.api_key.get_secret_value() if s.api_key else None,
-                context_window=s.context_window or 4096,
-                max_new_tokens=s.max_new_tokens,
-                temperature=s.temperature,
-                timeout_s=s.timeout_s,
-                # Its own thread: remote calls queue alike, without holding up the embedder.
-                model_thread=self._new_model_thread("ragqa-remote"),
-            )
-        return HFGenerator(
-            model=resolve_generator(s.model),
-            cache_dir=self.settings.model_cache_dir,
-            max_new_tokens=s.max_new_tokens,
-            temperature=s.temperature,
-            repetition_penalty=s.repetition_penalty,
-            no_repeat_ngram_size=s.no_repeat_ngram_size,
-            threads=s.threads,
-            context_window=s.context_window,
-            model_thread=self.model_thread,
-            quantize=s.quantize,
-            dtype=s.dtype,
-            prefix_cache=s.prefix_cache,
-            device=s.device,
+        return build_generator(
+            self.settings, model_thread=lambda: self.model_thread,
+            remote_thread=lambda: self._new_model_thread("ragqa-remote"),
             adapters=self._adapter_path,
-        )
+        )  # fmt: skip
 
     def _chroma_client(self) -> Any:
-        c = self.settings.chroma
-        if c.host:
-            return self._get(
-                "chroma_client", lambda: open_chroma_client(host=c.host, port=c.port, ssl=c.ssl)
-            )
-        path = self.settings.chroma_path
-        return self._get("chroma_client", lambda: open_home_store(path, wait_s=c.lock_timeout_s))
+        return self._get("chroma_client", lambda: open_store_client(self.settings))
 
     def close(self) -> None:
         """Let go of the home's store, so another process may own it (see
@@ -149,20 +121,11 @@ class Services:
             database = self._built.get("database")
             for name in ("index", "retriever", "ingestor", "rag"):
                 self._built.pop(name, None)
-        if isinstance(database, PostgresDatabase):
+        if database is not None:
             database.close()  # its threads reconnect at their next use
         if client is not None:
-            # chromadb 1.5.9's HTTP client (and its admin client) keep their connection pools
-            # open after close(): close them too.
-            owners = (client, getattr(client, "_admin_client", None))
-            sessions = [getattr(getattr(o, "_server", None), "_session", None) for o in owners]
-            with contextlib.suppress(Exception):
-                client.close()
-            for session in sessions:
-                if session is not None:
-                    session.close()
-        if not self.settings.chroma.host:
-            release_store(self.settings.chroma_path)
+            close_store_client(client, self.settings)
+        release_home_store(self.settings)
 
     @property
     def index(self) -> ChromaIndex:
@@ -172,16 +135,10 @@ class Services:
             lambda: ChromaIndex(
                 client=self._chroma_client(),
                 embedder_name=self.settings.embedder.model,
-                keyword=self._keyword_index(),
+                keyword=keyword_index(self.settings, self._database()),
                 embed=self._embed_documents,
             ),
         )
-
-    def _keyword_index(self) -> KeywordIndex | PostgresKeywordIndex:
-        place = self.shared(self.settings.home / "keyword.sqlite")
-        if isinstance(place, PostgresDatabase):
-            return PostgresKeywordIndex(place)
-        return KeywordIndex(path=self.settings.home / "keyword.sqlite")
 
     def _embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         # For the index to rebuild vectors an interrupted write damaged: the embedder is
@@ -291,11 +248,10 @@ class Services:
 
     def shared(self, path: Path) -> Path | Database:
         """Where a table lives: the SQLite file `path`, or the database servers share."""
-        url = self.settings.database.url
-        if url is None:
-            return path
-        database: Database = self._get("database", lambda: PostgresDatabase(url.get_secret_value()))
-        return database
+        return table_place(path, self._database())
+
+    def _database(self) -> PostgresDatabase | None:
+        return self._get("database", lambda: open_shared_database(self.settings))
 
     @property
     def templates(self) -> TemplateLibrary:
