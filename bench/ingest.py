@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.formats import measure_formats
 from bench.report import Result
@@ -69,6 +70,47 @@ def _measure(services: Services, files: list[Path], home: Path) -> dict[str, flo
     }
 
 
+BACKENDS = ("torch", "openvino", "onnx", "onnx-int8")
+
+
+def _backends(files: list[Path], tmp: Path) -> dict[str, float]:
+    """The embedder backends side by side on the same files: embedding and pipeline
+    throughput, their ratio to torch's, and the cosine of each chunk's vector to torch's."""
+    metrics: dict[str, float] = {}
+    reference: list[list[float]] = []
+    for backend in BACKENDS:
+        settings = Settings(home=tmp / backend, embedder={"backend": backend}, _env_file=None)
+        services = Services(settings)
+        services.embedder.embed_documents(["warm up"])  # load (and export) outside the timings
+        m = _measure(services, files, tmp / backend)
+        texts = [c.text for path in files[:40] for c in _chunks(services, path)]
+        vectors = services.embedder.embed_documents(texts)
+        reference = reference or vectors
+        cosines = [sum(a * b for a, b in zip(u, v, strict=True))
+                   for u, v in zip(reference, vectors, strict=True)]  # fmt: skip
+        name = f"covid_txt_{backend.replace('-', '_')}"
+        metrics |= {f"{name}_embed_chunks_per_s": m["chunks"] / m["embed_s"],
+                    f"{name}_chunks_per_s": m["chunks"] / m["pipeline_s"],
+                    f"{name}_min_cosine_to_torch": min(cosines),
+                    f"{name}_mean_cosine_to_torch": sum(cosines) / len(cosines)}  # fmt: skip
+        torch = "covid_txt_torch"
+        metrics[f"{name}_embed_speedup"] = (
+            metrics[f"{name}_embed_chunks_per_s"] / metrics[f"{torch}_embed_chunks_per_s"]
+        )
+        metrics[f"{name}_pipeline_speedup"] = (
+            metrics[f"{name}_chunks_per_s"] / metrics[f"{torch}_chunks_per_s"]
+        )
+    return metrics
+
+
+def _chunks(services: Services, path: Path) -> list[Any]:
+    embedder, size = services.embedder, services.settings.chunking
+    pages = load(path, source=source_id(path))
+    limit = min(size.chunk_size, embedder.max_seq_length - 2)
+    return split_pages(pages, chunk_size=limit, chunk_overlap=size.chunk_overlap,
+                       version="bench", count_tokens=embedder.count_tokens)  # fmt: skip
+
+
 def run_ingest(*, data: Path, quick: bool) -> Result:
     """Stage costs and pipeline throughput on covid_qa documents and the Debian FAQ PDF."""
     corpora = {
@@ -98,6 +140,7 @@ def run_ingest(*, data: Path, quick: bool) -> Result:
                 f"{name}_ratio_to_perfect_overlap": overlapped_s / m["pipeline_s"],
                 f"{name}_reingest_fraction": m["reingest_s"] / m["pipeline_s"],
             }
+        metrics |= _backends(corpora["covid_txt"], Path(tmp) / "backends")
         formats, table = measure_formats(Path(tmp) / "formats", data, quick)
     print("\n### ingest: parse throughput and fidelity per format\n\n" + "\n".join(table))
     metrics |= {f"format_{k}": v for k, v in formats.items()}

@@ -57,7 +57,7 @@ class AdapterSet:
         if self._resolve is None:
             raise AdapterUnavailableError(f"No adapters are configured here (asked for {name!r}).")
         path = self._resolve(name)
-        self._stamps[name] = _stamp(path)
+        self._stamps[name] = files_stamp(path)
         config = _config(path)
         from peft import PeftModel
 
@@ -105,7 +105,7 @@ class AdapterSet:
     def _changed(self, name: str) -> bool:
         """Whether the adapter's files on disk differ from those loaded (a stat per call)."""
         assert self._resolve is not None
-        return _stamp(self._resolve(name)) != self._stamps.get(name)
+        return files_stamp(self._resolve(name)) != self._stamps.get(name)
 
     def forget(self, name: str) -> None:
         """Drop a loaded adapter (deleted, or replaced on disk)."""
@@ -120,7 +120,7 @@ class AdapterSet:
             del self._prompts[name]
 
 
-def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+def files_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
     """The adapter folder's files, with their sizes and modification times."""
     stats = ((f.name, f.stat()) for f in path.iterdir() if f.is_file())
     return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats))

@@ -11,9 +11,11 @@ Message = Mapping[str, str]
 
 
 class GeneratorBackend(StrEnum):
-    """Where answers are generated: here with transformers, or by an OpenAI-compatible API."""
+    """Where answers are generated: here with transformers or CTranslate2 (the same weights,
+    converted once), or by an OpenAI-compatible API."""
 
     TRANSFORMERS = "transformers"
+    CTRANSLATE2 = "ctranslate2"
     OPENAI = "openai"
 
 

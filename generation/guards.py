@@ -10,19 +10,20 @@ from typing import Any
 RUNAWAY_CITATIONS = re.compile(r"(?:\[\d+\](?:\s*(?:,|and|;)?\s*)){5,}$")
 
 
+def ends_in_citation_run(tokenizer: Any, ids: Any, window: int = 24) -> bool:
+    """Whether the last `window` token ids decode to text ending in a run of citation markers
+    (decoding that many tokens costs far less than a step)."""
+    return bool(RUNAWAY_CITATIONS.search(tokenizer.decode(ids[-window:], skip_special_tokens=True)))
+
+
 def citation_run_criterion(tokenizer: Any, window: int = 24) -> Any:
-    """A transformers StoppingCriteria that ends generation once the last `window` tokens end
-    in a run of citation markers (decoding that many tokens costs far less than a step)."""
+    """A transformers StoppingCriteria that ends generation at a run of citation markers."""
     import torch
     from transformers import StoppingCriteria
 
     class _CitationRun(StoppingCriteria):  # type: ignore[misc]
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            done = [
-                bool(RUNAWAY_CITATIONS.search(tokenizer.decode(row[-window:],
-                                                               skip_special_tokens=True)))
-                for row in input_ids
-            ]  # fmt: skip
+            done = [ends_in_citation_run(tokenizer, row, window) for row in input_ids]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return _CitationRun()

@@ -4,6 +4,7 @@ that imports chromadb)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +16,9 @@ from retrieval.types import Chunk, MetadataValue
 # Chroma's own rule for collection names, stated so we can explain it before Chroma refuses.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _EMBEDDER_KEY = "ragqa:embedder"
+_BACKEND_KEY = "ragqa:embedder_backend"  # absent: embedded by sentence-transformers' torch
+# Vectors from another backend this close (cosine) to a collection's own are searched alike.
+SAME_VECTORS = 0.999
 _RESERVED = {"source", "page", "start", "version"}
 # Each collection's document catalogue lives in a companion collection with this suffix.
 CATALOG_SUFFIX = "__catalog"
@@ -114,12 +118,17 @@ class ChromaStore:
     """Handles on a Chroma client's collections, each checked (and if need be repaired) the
     first time this process uses it; the store a VectorRepair works on."""
 
-    def __init__(self, *, client: Any, embedder_name: str, embed: Embed | None = None) -> None:
-        """`embed` rebuilds vectors an interrupted write damaged; without it such a collection
-        raises DamagedIndexError."""
+    def __init__(
+        self, *, client: Any, embedder_name: str, embed: Embed | None = None,
+        embedder_backend: str = "torch",
+    ) -> None:  # fmt: skip
+        """`embed` rebuilds vectors an interrupted write damaged (without it such a collection
+        raises DamagedIndexError) and checks a collection another backend embedded."""
         self._client = client
         self._embedder_name = embedder_name
+        self._backend = embedder_backend
         self._embed = embed
+        self._compatible: set[str] = set()  # collections of another backend, checked
         self._repair = VectorRepair(self)
 
     @property
@@ -139,7 +148,7 @@ class ChromaStore:
                 name,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
-                metadata={_EMBEDDER_KEY: self._embedder_name},
+                metadata={_EMBEDDER_KEY: self._embedder_name, _BACKEND_KEY: self._backend},
             )
         else:
             try:
@@ -153,7 +162,32 @@ class ChromaStore:
                 f"{self._embedder_name!r} is configured. Set RAGQA_EMBEDDER__MODEL={recorded} "
                 f"or re-ingest into a new collection."
             )
-        return self._repair.healthy(collection, self._embed)
+        collection = self._repair.healthy(collection, self._embed)
+        self._check_backend(name, collection)
+        return collection
+
+    def _check_backend(self, name: str, collection: Any) -> None:
+        """Refuse a collection another embedder backend built when this one's vectors of its
+        own text differ from those stored (int8 against float32, say): its questions would be
+        searched wrongly. Checked once per collection and process, on one stored chunk."""
+        recorded = str((collection.metadata or {}).get(_BACKEND_KEY, "torch"))
+        if recorded == self._backend or name in self._compatible or self._embed is None:
+            return
+        sample = collection.get(limit=1, include=["documents", "embeddings"])
+        if not sample["ids"]:
+            return
+        stored = [float(x) for x in sample["embeddings"][0]]
+        fresh = self._embed([sample["documents"][0]])[0]
+        norms = math.sqrt(sum(x * x for x in stored)) * math.sqrt(sum(x * x for x in fresh))
+        cosine = sum(a * b for a, b in zip(stored, fresh, strict=True)) / (norms or 1.0)
+        if cosine < SAME_VECTORS:
+            raise EmbedderMismatchError(
+                f"Collection {name!r} was embedded by the {recorded!r} embedder backend; the "
+                f"configured {self._backend!r} gives vectors at cosine {cosine:.4f} to its own "
+                f"(below {SAME_VECTORS}), so its questions would be searched wrongly. Set "
+                f"RAGQA_EMBEDDER__BACKEND={recorded} or re-ingest into a new collection."
+            )
+        self._compatible.add(name)
 
     def catalog(self, name: str, *, create: bool = False) -> Any | None:
         """The companion collection holding the catalogue of `name`; None if there is none."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import tempfile
 import threading
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 from retrieval.model_thread import ModelThread, default_model_thread
@@ -48,25 +50,38 @@ class Embedder(Protocol):
         ...
 
 
-_models: dict[tuple[str, str], Any] = {}
+_models: dict[tuple[str, str, str], Any] = {}
 _models_lock = threading.Lock()
+BACKENDS = ("torch", "openvino", "onnx", "onnx-int8")
 
 
-def _load_sentence_transformer(model: str, device: str) -> Any:
-    """Load a SentenceTransformer once per (model, device) in this process."""
-    key = (model, device)
+def _load_sentence_transformer(
+    model: str, device: str, backend: str = "torch", cache_dir: Path | None = None
+) -> Any:
+    """Load a SentenceTransformer once per (model, device, backend) in this process; with an
+    onnx or openvino backend, its transformer exported once to ONNX into `cache_dir` and run
+    by ONNX Runtime or OpenVINO."""
+    key = (model, device, backend)
     with _models_lock:
         if key not in _models:
             from sentence_transformers import SentenceTransformer
 
-            logger.info("loading embedder %s on %s", model, device)
+            logger.info("loading embedder %s on %s (%s)", model, device, backend)
             try:
-                _models[key] = SentenceTransformer(model, device=device)
+                loaded = SentenceTransformer(model, device=device)
             except (OSError, ValueError) as error:
                 raise EmbedderLoadError(
                     f"Could not load the embedding model {model!r}: {error}. Set "
                     "RAGQA_EMBEDDER__MODEL to a sentence-transformers model id or local directory."
                 ) from error
+            if backend != "torch":
+                from retrieval.onnx_embedder import exported, run_with_onnx
+
+                folder = cache_dir or Path(tempfile.gettempdir()) / "ragqa-models"
+                onnx_file = exported(model, loaded[0], folder, int8=backend == "onnx-int8")
+                engine = "openvino" if backend == "openvino" else "onnxruntime"
+                loaded = run_with_onnx(loaded, onnx_file, engine)
+            _models[key] = loaded
         return _models[key]
 
 
@@ -81,7 +96,15 @@ class SentenceTransformerEmbedder:
         device: str = "cpu",
         batch_size: int = 32,
         model_thread: ModelThread | None = None,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
     ) -> None:
+        """`backend`: torch (sentence-transformers as is); openvino, onnx or onnx-int8 (its
+        transformer exported once to ONNX into `cache_dir`, run by OpenVINO or ONNX Runtime)."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self._backend = backend
+        self._cache_dir = cache_dir
         self._model_thread = model_thread or default_model_thread()
         self._model_path = model
         self._model_name = model_name or model
@@ -95,9 +118,17 @@ class SentenceTransformerEmbedder:
         """The configured model name (what collections record)."""
         return self._model_name
 
+    @property
+    def backend(self) -> str:
+        """What runs the model (what collections record beside the model name)."""
+        return self._backend
+
     def _load(self) -> Any:
         return self._model_thread.run(
-            lambda: _load_sentence_transformer(self._model_path, self._device), bounded=False
+            lambda: _load_sentence_transformer(
+                self._model_path, self._device, self._backend, self._cache_dir
+            ),
+            bounded=False,
         )
 
     def warm_up(self) -> None:

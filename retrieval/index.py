@@ -34,10 +34,13 @@ class ChromaIndex:
         embedder_name: str,
         keyword: KeywordIndex | PostgresKeywordIndex | None = None,
         embed: Embed | None = None,
+        embedder_backend: str = "torch",
     ) -> None:
         """`embed` (the embedder's embed_documents) rebuilds vectors an interrupted write
-        damaged; without it such a collection raises DamagedIndexError."""
-        self._store = ChromaStore(client=client, embedder_name=embedder_name, embed=embed)
+        damaged (without it such a collection raises DamagedIndexError) and checks the vectors
+        of a collection that another `embedder_backend` built."""
+        self._store = ChromaStore(client=client, embedder_name=embedder_name, embed=embed,
+                                  embedder_backend=embedder_backend)  # fmt: skip
         self._catalog = Catalog(self._store)
         self._keyword = keyword or KeywordIndex()
 

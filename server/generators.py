@@ -1,11 +1,13 @@
-"""The generator the settings name: a local transformers model, or an OpenAI-compatible
-engine over HTTP."""
+"""The generator the settings name: a local model (CTranslate2 or transformers), or an
+OpenAI-compatible engine over HTTP."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from generation.ctranslate import CT2Generator
 from generation.generator import Generator, GeneratorBackend
 from generation.local import HFGenerator
 from generation.remote import OpenAICompatibleGenerator
@@ -35,19 +37,18 @@ def build_generator(
             timeout_s=s.timeout_s,
             model_thread=remote_thread(),
         )
-    return HFGenerator(
-        model=resolve_generator(s.model),
-        cache_dir=settings.model_cache_dir,
-        max_new_tokens=s.max_new_tokens,
-        temperature=s.temperature,
-        repetition_penalty=s.repetition_penalty,
-        no_repeat_ngram_size=s.no_repeat_ngram_size,
-        threads=s.threads,
-        context_window=s.context_window,
-        model_thread=model_thread(),
-        quantize=s.quantize,
-        dtype=s.dtype,
-        prefix_cache=s.prefix_cache,
-        device=s.device,
-        adapters=adapters,
-    )
+    local: dict[str, Any] = {
+        "model": resolve_generator(s.model), "cache_dir": settings.model_cache_dir,
+        "max_new_tokens": s.max_new_tokens, "temperature": s.temperature,
+        "repetition_penalty": s.repetition_penalty, "no_repeat_ngram_size": s.no_repeat_ngram_size,
+        "threads": s.threads, "context_window": s.context_window, "quantize": s.quantize,
+        "prefix_cache": s.prefix_cache, "model_thread": model_thread(), "adapters": adapters,
+    }  # fmt: skip
+
+    def reference() -> HFGenerator:
+        return HFGenerator(**local, dtype=s.dtype, device=s.device)
+
+    if s.backend == GeneratorBackend.TRANSFORMERS:
+        return reference()
+    # Prompt-tuning adapters, which cannot be merged into CTranslate2's weights, fall back.
+    return CT2Generator(**local, fallback=reference)

@@ -95,6 +95,8 @@ class Services:
                 device=s.device,
                 batch_size=s.batch_size,
                 model_thread=self.model_thread,
+                backend=s.backend,
+                cache_dir=self.settings.model_cache_dir,
             ),
         )
 
@@ -137,6 +139,7 @@ class Services:
                 embedder_name=self.settings.embedder.model,
                 keyword=keyword_index(self.settings, self._database()),
                 embed=self._embed_documents,
+                embedder_backend=self.settings.embedder.backend,
             ),
         )
 

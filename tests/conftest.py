@@ -19,12 +19,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the session's homes: the converted and exported models (keyed by
+    their source's contents) are made once, not once per home (about 10 s each)."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _clean_ragqa_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No RAGQA_* variable or .env file of the developer's leaks into a test."""
+def _clean_ragqa_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared_model_cache: Path
+) -> None:
+    """No RAGQA_* variable or .env file of the developer's leaks into a test; every home
+    shares the session's model cache (tests of the default remove RAGQA_GENERATOR__CACHE_DIR)."""
     for name in list(os.environ):
         if name.startswith("RAGQA_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("RAGQA_GENERATOR__CACHE_DIR", str(shared_model_cache))
     monkeypatch.chdir(tmp_path)
 
 

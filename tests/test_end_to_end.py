@@ -69,6 +69,7 @@ def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def ragqa(home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RAGQA_HOME": str(home), "RAGQA_GENERATOR__MAX_NEW_TOKENS": "96"}
+    env.pop("RAGQA_GENERATOR__CACHE_DIR", None)  # a first run: models converted into the home
     return subprocess.run(
         [str(BIN / "ragqa"), *args],
         capture_output=True,
@@ -92,8 +93,12 @@ def test_packaged_models_answer_from_the_debian_faq(shared_data: Path, real_home
     assert answer["answer"].strip()
     assert any(c["source"] == str(faq.resolve()) for c in answer["citations"])
     assert any("Debian" in c["text"] for c in answer["citations"])
-    # The GGUF was converted once into the home's model cache; a second run reuses it.
-    assert list((real_home / "models").glob("SmolLM2-135M-Instruct*/model.safetensors"))
+    # The GGUF was converted once into the home's model cache, then for CTranslate2, and the
+    # embedder exported to ONNX; a second run reuses them.
+    models = real_home / "models"
+    assert list(models.glob("SmolLM2-135M-Instruct*/model.safetensors"))
+    assert list(models.glob("ctranslate2/SmolLM2-135M-Instruct*/model.bin"))
+    assert list(models.glob("onnx/*-float32-*/model.onnx"))
 
 
 @contextmanager

@@ -11,7 +11,8 @@ from server.settings import BUILTIN_EMBEDDER, BUILTIN_GENERATOR, Settings
 from tests.conftest import MakeSettings
 
 
-def test_defaults(make_settings: MakeSettings) -> None:
+def test_defaults(make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAGQA_GENERATOR__CACHE_DIR")  # the tests' shared cache
     settings = make_settings()
     assert settings.home == Path(".ragqa")
     assert settings.chroma_path == Path(".ragqa/chroma")
@@ -71,6 +72,40 @@ def test_int8_with_half_precision_weights_is_refused(
         make_settings()
     monkeypatch.setenv("RAGQA_GENERATOR__DTYPE", "float32")
     assert make_settings().generator.quantize == "int8"
+
+
+def test_ctranslate2_by_default_and_transformers_where_it_cannot_go(
+    monkeypatch: pytest.MonkeyPatch, make_settings: MakeSettings
+) -> None:
+    from generation.generator import GeneratorBackend
+
+    assert make_settings().generator.backend == GeneratorBackend.CTRANSLATE2
+    for name, value in (
+        ("RAGQA_GENERATOR__DTYPE", "bfloat16"),
+        ("RAGQA_GENERATOR__DEVICE", "cuda"),
+    ):
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            assert make_settings().generator.backend == GeneratorBackend.TRANSFORMERS
+            env.setenv("RAGQA_GENERATOR__BACKEND", "ctranslate2")  # asked for: a clear refusal
+            with pytest.raises(ValidationError, match="BACKEND=transformers"):
+                make_settings()
+
+
+def test_the_backend_setting_builds_that_generator(tmp_path: Path) -> None:
+    from generation.ctranslate import CT2Generator
+    from generation.local import HFGenerator
+    from retrieval.model_thread import ModelThread
+    from server.generators import build_generator
+
+    def build(**generator: str) -> object:
+        settings = Settings(home=tmp_path, generator=generator, _env_file=None)
+        return build_generator(settings, model_thread=ModelThread, remote_thread=ModelThread,
+                               adapters=lambda name: tmp_path)  # fmt: skip
+
+    assert isinstance(build(), CT2Generator)
+    assert isinstance(build(backend="transformers"), HFGenerator)
+    assert isinstance(build(dtype="bfloat16"), HFGenerator)
 
 
 def test_each_extension_point_has_one_source() -> None:

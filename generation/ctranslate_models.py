@@ -1,0 +1,155 @@
+"""CTranslate2 copies of the generator's weights: converted once from the same checkpoint (a
+Hugging Face id, a local folder, or the safetensors folder a GGUF was converted to), and once
+per fine-tuned LoRA adapter merged into them, cached under the model cache folder."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generation.generator import GeneratorLoadError
+from generation.loading import convert_gguf, find_gguf
+from retrieval.model_cache import publish
+
+logger = logging.getLogger(__name__)
+
+# Bump when the conversion changes, so stale copies are not reused.
+FORMAT = "ct2-1"
+
+
+def source_key(source: str) -> str:
+    """A key that changes when the checkpoint `source` names changes: a local folder's files
+    (names, sizes, modification times), or a hub id as written."""
+    path = Path(source)
+    digest = hashlib.sha256(f"{FORMAT}:{path.resolve() if path.exists() else source}".encode())
+    if path.is_dir():
+        for file in sorted(p for p in path.iterdir() if p.is_file()):
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def adapter_key(adapter: Path) -> str:
+    """The hash of an adapter's files (its contents: a retrained adapter gets a new copy)."""
+    digest = hashlib.sha256(FORMAT.encode())
+    for file in sorted(p for p in adapter.iterdir() if p.is_file()):
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _convert(checkpoint: str, output: Path) -> None:
+    """TransformersConverter into `output` (float32: the compute type is chosen at load)."""
+    from ctranslate2.converters import TransformersConverter
+
+    TransformersConverter(checkpoint).convert(str(output), force=True)
+
+
+def converted(source: str, cache_dir: Path) -> Path:
+    """The CTranslate2 folder for checkpoint `source`, converting it the first time."""
+    name = Path(source).name or "model"
+    target = cache_dir / "ctranslate2" / f"{name}-{source_key(source)}"
+    if (target / "model.bin").exists():
+        return target
+
+    def build(staging: Path) -> None:
+        started = time.monotonic()
+        logger.info("converting %s for CTranslate2 into %s (once)", source, target)
+        try:
+            _convert(source, staging)
+        except (OSError, ValueError, KeyError, NotImplementedError) as error:
+            raise GeneratorLoadError(
+                f"CTranslate2 cannot convert {source!r}: {error}. Set "
+                "RAGQA_GENERATOR__BACKEND=transformers to run it with transformers."
+            ) from error
+        logger.info("converted %s in %.1f s", source, time.monotonic() - started)
+
+    return publish(target, "model.bin", build)
+
+
+def merged_adapter(source: str, adapter: Path, cache_dir: Path) -> Path:
+    """The CTranslate2 folder of base `source` with LoRA `adapter` merged into its weights,
+    built once per adapter content."""
+    target = cache_dir / "ctranslate2" / "adapters" / f"{adapter.name}-{adapter_key(adapter)}"
+    if (target / "model.bin").exists():
+        return target
+
+    def build(staging: Path) -> None:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from generation.adapters import peft_quietly
+
+        started = time.monotonic()
+        logger.info("merging adapter %s and converting it for CTranslate2 (once)", adapter.name)
+        merged_dir = staging / "merged"
+        base = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
+        with peft_quietly():
+            merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+        merged.save_pretrained(merged_dir)
+        AutoTokenizer.from_pretrained(source).save_pretrained(merged_dir)
+        _convert(str(merged_dir), staging / "model")
+        for file in (staging / "model").iterdir():
+            file.rename(staging / file.name)
+        shutil.rmtree(merged_dir)
+        (staging / "model").rmdir()
+        logger.info("adapter %s ready in %.1f s", adapter.name, time.monotonic() - started)
+
+    return publish(target, "model.bin", build)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What decoding needs from a checkpoint besides its weights."""
+
+    source: str  # the Hugging Face id or folder converted (adapters merge into it)
+    tokenizer: Any
+    window: int  # its own maximum sequence length
+    end_ids: list[int]
+    sampling: dict[str, Any]  # its generation config's top-k and top-p
+    suppressed: list[list[str]]  # tokens its generation config never lets it produce
+
+
+def read_checkpoint(model: str, cache_dir: Path) -> Checkpoint:
+    """The tokenizer and generation defaults of `model` (a GGUF converted to safetensors
+    first), as transformers' generate() would use them."""
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    gguf = find_gguf(model)
+    source = str(convert_gguf(gguf, cache_dir)) if gguf else model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise GeneratorLoadError(
+            f"Could not load the generator {model!r}: {error}. Set RAGQA_GENERATOR__MODEL to a "
+            "Hugging Face model id, a local model folder, or a .gguf file."
+        ) from error
+    try:
+        defaults = GenerationConfig.from_pretrained(source)
+    except OSError:
+        defaults = GenerationConfig.from_model_config(config)
+    ends = tokenizer.eos_token_id if defaults.eos_token_id is None else defaults.eos_token_id
+    suppressed = tokenizer.convert_ids_to_tokens(defaults.suppress_tokens or [])
+    return Checkpoint(
+        source=source, tokenizer=tokenizer,
+        window=int(getattr(config, "max_position_embeddings", 2048)),
+        end_ids=list(ends) if isinstance(ends, list) else [int(ends)],
+        sampling={"sampling_topk": defaults.top_k or 0, "sampling_topp": defaults.top_p or 1.0},
+        suppressed=[[token] for token in suppressed],
+    )  # fmt: skip
+
+
+def open_engine(folder: Path, compute_type: str, threads: int) -> Any:
+    """A ctranslate2.Generator on the CPU."""
+    import ctranslate2
+
+    return ctranslate2.Generator(str(folder), device="cpu", compute_type=compute_type,
+                                 intra_threads=threads)  # fmt: skip
