@@ -27,10 +27,10 @@ from generation.generator import (
     Generation,
     Generator,
     Message,
-    PromptTooLongError,
+    answer_budget,
 )
 from generation.guards import ends_in_citation_run
-from generation.local import opening_tokens, plain_prompt
+from generation.local import encode_chat, opening_tokens
 from retrieval.model_thread import Emit, ModelThread, default_model_thread
 
 logger = logging.getLogger(__name__)
@@ -132,13 +132,10 @@ class CT2Generator:
         return len(self._encode(messages))
 
     def _encode(self, messages: Sequence[Message], generation_prompt: bool = True) -> list[int]:
-        tokenizer = self._model().tokenizer
-        if tokenizer.chat_template:
-            encoded = tokenizer.apply_chat_template([dict(m) for m in messages],
-                                                    add_generation_prompt=generation_prompt,
-                                                    return_dict=True)  # fmt: skip
-            return list(encoded["input_ids"])
-        return list(tokenizer(plain_prompt(messages))["input_ids"])
+        encoded = encode_chat(
+            self._model().tokenizer, messages, generation_prompt=generation_prompt
+        )
+        return list(encoded["input_ids"])
 
     def _static_prompt(self, messages: Sequence[Message], ids: list[int]) -> int:
         """How many leading tokens are the system message's, cached by CTranslate2 across
@@ -192,15 +189,9 @@ class CT2Generator:
     def _prepare(
         self, messages: Sequence[Message], max_new_tokens: int | None
     ) -> tuple[list[int], int]:
-        budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
         ids = self._encode(messages)
-        if len(ids) + budget > self.context_window:
-            raise PromptTooLongError(
-                f"The prompt takes {len(ids)} tokens; with {budget} for the answer it exceeds "
-                f"the model's {self.context_window}-token window. Ask a shorter question or "
-                "lower RAGQA_RETRIEVAL__TOP_K."
-            )
-        return ids, budget
+        return ids, answer_budget(len(ids), max_new_tokens, self._max_new_tokens,
+                                  self.context_window)  # fmt: skip
 
     def _steps(
         self, engine: Any, prompt: list[str], static: list[str], budget: int, banned: list[int]

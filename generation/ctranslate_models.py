@@ -5,33 +5,17 @@ per fine-tuned LoRA adapter merged into them, cached under the model cache folde
 from __future__ import annotations
 
 import hashlib
-import logging
-import shutil
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from generation.generator import GeneratorLoadError
 from generation.loading import convert_gguf, find_gguf
-from retrieval.model_cache import publish
-
-logger = logging.getLogger(__name__)
+from retrieval.model_cache import publish, source_key
 
 # Bump when the conversion changes, so stale copies are not reused.
 FORMAT = "ct2-1"
-
-
-def source_key(source: str) -> str:
-    """A key that changes when the checkpoint `source` names changes: a local folder's files
-    (names, sizes, modification times), or a hub id as written."""
-    path = Path(source)
-    digest = hashlib.sha256(f"{FORMAT}:{path.resolve() if path.exists() else source}".encode())
-    if path.is_dir():
-        for file in sorted(p for p in path.iterdir() if p.is_file()):
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
 
 
 def adapter_key(adapter: Path) -> str:
@@ -55,13 +39,9 @@ def _convert(checkpoint: str, output: Path) -> None:
 def converted(source: str, cache_dir: Path) -> Path:
     """The CTranslate2 folder for checkpoint `source`, converting it the first time."""
     name = Path(source).name or "model"
-    target = cache_dir / "ctranslate2" / f"{name}-{source_key(source)}"
-    if (target / "model.bin").exists():
-        return target
+    target = cache_dir / "ctranslate2" / f"{name}-{source_key(source, FORMAT)}"
 
     def build(staging: Path) -> None:
-        started = time.monotonic()
-        logger.info("converting %s for CTranslate2 into %s (once)", source, target)
         try:
             _convert(source, staging)
         except (OSError, ValueError, KeyError, NotImplementedError) as error:
@@ -69,17 +49,14 @@ def converted(source: str, cache_dir: Path) -> Path:
                 f"CTranslate2 cannot convert {source!r}: {error}. Set "
                 "RAGQA_GENERATOR__BACKEND=transformers to run it with transformers."
             ) from error
-        logger.info("converted %s in %.1f s", source, time.monotonic() - started)
 
-    return publish(target, "model.bin", build)
+    return publish(target, "model.bin", build, f"converting {source} for CTranslate2")
 
 
 def merged_adapter(source: str, adapter: Path, cache_dir: Path) -> Path:
     """The CTranslate2 folder of base `source` with LoRA `adapter` merged into its weights,
     built once per adapter content."""
     target = cache_dir / "ctranslate2" / "adapters" / f"{adapter.name}-{adapter_key(adapter)}"
-    if (target / "model.bin").exists():
-        return target
 
     def build(staging: Path) -> None:
         from peft import PeftModel
@@ -87,22 +64,16 @@ def merged_adapter(source: str, adapter: Path, cache_dir: Path) -> Path:
 
         from generation.adapters import peft_quietly
 
-        started = time.monotonic()
-        logger.info("merging adapter %s and converting it for CTranslate2 (once)", adapter.name)
-        merged_dir = staging / "merged"
         base = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
         with peft_quietly():
             merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
-        merged.save_pretrained(merged_dir)
-        AutoTokenizer.from_pretrained(source).save_pretrained(merged_dir)
-        _convert(str(merged_dir), staging / "model")
-        for file in (staging / "model").iterdir():
-            file.rename(staging / file.name)
-        shutil.rmtree(merged_dir)
-        (staging / "model").rmdir()
-        logger.info("adapter %s ready in %.1f s", adapter.name, time.monotonic() - started)
+        with tempfile.TemporaryDirectory(prefix=".merged-", dir=staging.parent) as folder:
+            merged.save_pretrained(folder)
+            AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+            _convert(folder, staging)
 
-    return publish(target, "model.bin", build)
+    what = f"merging adapter {adapter.name} and converting it for CTranslate2"
+    return publish(target, "model.bin", build, what)
 
 
 @dataclass(frozen=True)

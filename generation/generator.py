@@ -31,6 +31,19 @@ class PromptTooLongError(ValueError):
     """The prompt and the answer budget do not fit in the model's context window."""
 
 
+def answer_budget(prompt_tokens: int, requested: int | None, limit: int, window: int) -> int:
+    """Tokens for the answer: as requested, never more than `limit`; PromptTooLongError when
+    the prompt and that budget do not fit in the `window`."""
+    budget = min(requested or limit, limit)
+    if prompt_tokens + budget > window:
+        raise PromptTooLongError(
+            f"The prompt takes {prompt_tokens} tokens; with {budget} for the answer it exceeds "
+            f"the model's {window}-token window. Ask a shorter question or lower "
+            "RAGQA_RETRIEVAL__TOP_K."
+        )
+    return budget
+
+
 @dataclass(frozen=True)
 class Generation:
     """Generated text and its token counts."""

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from generation.adapters import AdapterSet, Resolve
-from generation.generator import AdapterUnavailableError, Generation, Message, PromptTooLongError
+from generation.generator import (
+    AdapterUnavailableError,
+    Generation,
+    Message,
+    answer_budget,
+)
 from generation.guards import citation_run_criterion
 from generation.loading import DTYPES, load_causal_lm, quantize_int8
 from generation.prefix_cache import PrefixCache
@@ -22,6 +27,19 @@ def plain_prompt(messages: Sequence[Message]) -> str:
     """A prompt for models without a chat template."""
     lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
     return "\n\n".join([*lines, "Assistant:"])
+
+
+def encode_chat(
+    tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool = True,
+    tensors: str | None = None,
+) -> Any:  # fmt: skip
+    """The tokenizer's encoding of `messages` (input_ids, attention_mask): with its chat
+    template, else as a plain prompt; `tensors` as the tokenizer's return_tensors."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template([dict(m) for m in messages],
+                                             add_generation_prompt=generation_prompt,
+                                             return_tensors=tensors, return_dict=True)  # fmt: skip
+    return tokenizer(plain_prompt(messages), return_tensors=tensors)
 
 
 def opening_tokens(tokenizer: Any, text: str) -> list[int]:
@@ -131,14 +149,7 @@ class HFGenerator:
 
     def _encode(self, messages: Sequence[Message], *, generation_prompt: bool = True) -> Any:
         _, tokenizer = self._model()
-        if tokenizer.chat_template:
-            return tokenizer.apply_chat_template(
-                [dict(m) for m in messages],
-                add_generation_prompt=generation_prompt,
-                return_tensors="pt",
-                return_dict=True,
-            )
-        return tokenizer(plain_prompt(messages), return_tensors="pt")
+        return encode_chat(tokenizer, messages, generation_prompt=generation_prompt, tensors="pt")
 
     def _prefix_ids(self, messages: Sequence[Message], generation_prompt: bool) -> Any:
         return self._encode(messages, generation_prompt=generation_prompt)["input_ids"]
@@ -164,15 +175,10 @@ class HFGenerator:
         """Encoded prompt and generate() options, checked against the window (with the soft
         prompt of a prompt-tuning adapter)."""
         model, tokenizer = self._model()
-        budget = min(max_new_tokens or self._max_new_tokens, self._max_new_tokens)
         inputs = self._encode(messages).to(model.device)
         prompt_len = int(inputs["input_ids"].shape[1]) + self._adapters.virtual_tokens(adapter)
-        if prompt_len + budget > self.context_window:
-            raise PromptTooLongError(
-                f"The prompt takes {prompt_len} tokens; with {budget} for the answer it exceeds "
-                f"the model's {self.context_window}-token window. Ask a shorter question or "
-                "lower RAGQA_RETRIEVAL__TOP_K."
-            )
+        budget = answer_budget(prompt_len, max_new_tokens, self._max_new_tokens,
+                               self.context_window)  # fmt: skip
         options: dict[str, Any] = {"do_sample": False, "max_new_tokens": budget, "use_cache": True,
                                    **self._guards}  # fmt: skip
         criteria = self._stop_criteria(tuple(stop))

@@ -9,31 +9,16 @@ torch's exporter and ONNX Runtime's own fusions and quantiser."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
-import time
 import types
 import warnings
 from pathlib import Path
 from typing import Any
 
-from retrieval.model_cache import publish
-
-logger = logging.getLogger(__name__)
+from retrieval.model_cache import publish, source_key
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 FORMAT = "onnx-1"  # bump when the export changes, so stale copies are not reused
-
-
-def _key(model: str) -> str:
-    path = Path(model)
-    digest = hashlib.sha256(f"{FORMAT}:{path.resolve() if path.exists() else model}".encode())
-    if path.is_dir():
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            stat = file.stat()
-            digest.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
 
 
 def _export(transformer: Any, staging: Path, int8: bool) -> None:
@@ -93,12 +78,10 @@ def _optimize(path: Path, config: Any) -> None:
 def exported(model: str, transformer: Any, cache_dir: Path, *, int8: bool) -> Path:
     """The ONNX file of the sentence-transformers `model`'s transformer, exported once."""
     kind = "int8" if int8 else "float32"
-    target = cache_dir / "onnx" / f"{Path(model).name or 'embedder'}-{kind}-{_key(model)}"
-    if not (target / "model.onnx").exists():
-        started = time.monotonic()
-        logger.info("exporting embedder %s to ONNX (%s) in %s (once)", model, kind, target)
-        publish(target, "model.onnx", lambda staging: _export(transformer, staging, int8))
-        logger.info("exported embedder %s in %.1f s", model, time.monotonic() - started)
+    key = source_key(model, FORMAT)
+    target = cache_dir / "onnx" / f"{Path(model).name or 'embedder'}-{kind}-{key}"
+    publish(target, "model.onnx", lambda staging: _export(transformer, staging, int8),
+            f"exporting embedder {model} to ONNX ({kind})")  # fmt: skip
     return target / "model.onnx"
 
 
