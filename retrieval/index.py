@@ -260,9 +260,12 @@ class ChromaIndex:
             result["distances"][0],
             strict=True,
         )
+        # A record another process is writing may show its id before its text and metadata;
+        # it is not visible yet (the catalogue names its version only once it is whole).
         return [
             ScoredChunk(chunk=to_chunk(i, doc, dict(meta)), score=1.0 - float(dist))
             for i, doc, meta, dist in rows
+            if doc is not None and meta
         ]
 
     # ------------------------------------------------------------------ catalogue

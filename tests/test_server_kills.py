@@ -45,10 +45,11 @@ def start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]
         try:
             if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return server, base
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy repairing the home
             pass
         time.sleep(0.2)
     os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
     raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
 
 
