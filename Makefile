@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ragqa-setup
 HOST_PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info[:2] in ((3, 11), (3, 12))))')
 
-.PHONY: setup system-packages run test test-fast lint fix docs bench clean
+.PHONY: setup system-packages run test test-fast lint fix docs bench peer clean
 
 setup: $(STAMP) system-packages
 
@@ -67,5 +67,16 @@ docs: setup
 bench: setup
 	$(BIN)/python -m bench all
 
+# The LangChain quickstart `python -m bench peer` measures, in its own environment (pyproject's
+# dependency group `peer`): it pins other versions of libraries ragqa shares.
+PEER := .venv-peer
+peer: setup $(PEER)/.ragqa-peer
+$(PEER)/.ragqa-peer: pyproject.toml
+	test -x $(PEER)/bin/python || $(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/pip install --disable-pip-version-check -q pip==25.3
+	$(PEER)/bin/python -c 'import torch' 2>/dev/null || $(PEER)/bin/pip install -q torch==2.13.0
+	$(PEER)/bin/pip install --disable-pip-version-check -q --group peer
+	touch $@
+
 clean:
-	rm -rf $(VENV) .ragqa .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEER) .ragqa .pytest_cache .mypy_cache .ruff_cache

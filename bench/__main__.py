@@ -17,6 +17,7 @@ from bench.beir import run_beir
 from bench.generation import run_generation
 from bench.ingest import run_ingest
 from bench.injection import run_injection
+from bench.peer import run_peer
 from bench.pipeline import run_pipeline
 from bench.refusal import run_refusal
 from bench.report import Result, print_table
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "generation": run_generation,
     "ingest": run_ingest,
     "injection": run_injection,
+    "peer": run_peer,
     "pipeline": run_pipeline,
     "refusal": run_refusal,
     "retrieval": run_retrieval,
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         help="Where to write JSON (default bench/results/NAME.json).",
     )
     parser.add_argument("--set", action="append", choices=SETS, dest="sets",
-                        help="answers: a question set (repeatable; default all).")  # fmt: skip
+                        help="answers, retrieval: a set (repeatable; default all).")  # fmt: skip
     parser.add_argument("--mode", action="append", choices=MODES, dest="modes",
                         help="answers: an answer mode (repeatable; default all).")  # fmt: skip
     parser.add_argument("--budget-minutes", type=float, default=None, dest="budget_minutes",

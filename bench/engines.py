@@ -5,6 +5,7 @@ the same questions through each backend, and greedy answers compared token for t
 
 from __future__ import annotations
 
+import re
 import statistics
 import subprocess
 import sys
@@ -72,31 +73,60 @@ def ct2_speed(fast: CT2Generator, ids: list[int], new_tokens: int) -> Timed:
     return _timings(runs, len(ids))
 
 
-def chat_latencies(
-    settings: Settings, services: Services, questions: list[str], collection: str
-) -> list[float]:
-    """Seconds per /api/chat over real HTTP, one question after another."""
+def long_prompt(
+    count: Callable[[list[Message]], int], calls: list[tuple[list[Message], Generation]],
+    tokens: int = 1000,
+) -> list[Message]:  # fmt: skip
+    """A RAG prompt of about `tokens` tokens: the first recorded prompt, its passages followed by
+    those of the next prompts, one passage at a time until the count is reached."""
+    system, user = calls[0][0][0], calls[0][0][-1]["content"]
+    passages = [p for messages, _ in calls[1:] for p in _passages(messages[-1]["content"])]
+    messages = [system, {"role": "user", "content": user}]
+    for passage in passages:
+        if count(messages) >= tokens:
+            break
+        more = messages[-1]["content"].replace("<sources>\n", f"<sources>\n{passage}\n\n", 1)
+        messages[-1] = {"role": "user", "content": more}
+    return messages
+
+
+def _passages(user: str) -> list[str]:
+    """The numbered sources of a RAG prompt's user message (the templates' <sources> block)."""
+    block = re.search(r"<sources>\n(.*?)\n</sources>", user, re.S)
+    return re.split(r"\n\n(?=\[\d+\] )", block.group(1)) if block else []
+
+
+def ask_over_http(
+    services: Services, questions: list[str], collection: str, mode: str = "rag"
+) -> list[dict[str, Any]]:
+    """Each question through /api/chat over real HTTP, one after another: the reply, and the
+    seconds it took under "seconds"."""
     import json
     import urllib.request
 
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(services.settings, services), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/api/chat"
-    seconds = []
+    replies = []
     try:
         for question in questions:
-            body = json.dumps({"question": question, "collection": collection, "mode": "rag"})
+            body = json.dumps({"question": question, "collection": collection, "mode": mode})
             headers = {"Content-Type": "application/json"}
             request = urllib.request.Request(url, body.encode(), headers, method="POST")
             started = time.perf_counter()
             with urllib.request.urlopen(request, timeout=600) as response:
-                response.read()
-            seconds.append(time.perf_counter() - started)
+                reply = json.loads(response.read())
+            replies.append(reply | {"seconds": time.perf_counter() - started})
     finally:
         server.shutdown()
-    return seconds
+    return replies
+
+
+def chat_latencies(services: Services, questions: list[str], collection: str) -> list[float]:
+    """Seconds per /api/chat (`rag`) over real HTTP, one question after another."""
+    return [r["seconds"] for r in ask_over_http(services, questions, collection)]
 
 
 def first_difference(tokenizer: Any, expected: str, got: str) -> dict[str, object]:
@@ -160,7 +190,7 @@ def ort_genai_speed(source: str, folder: Path, ids: list[int], new_tokens: int) 
 
 def compare_engines(
     settings: Settings, base: Services, on_model: Run, reference: Recording,
-    questions: list[str], new_tokens: int, before: dict[str, float],
+    questions: list[str], new_tokens: int, before: dict[str, float], long: list[Message],
 ) -> tuple[dict[str, float], list[dict[str, object]]]:  # fmt: skip
     """CTranslate2 float32 and int8 beside transformers: speed on the first RAG prompt, the
     same questions through /api/chat, and the answers compared token for token."""
@@ -170,7 +200,7 @@ def compare_engines(
             for q in ("none", "int8")}  # fmt: skip
     fast = Recording(made["none"])
     services = Services(settings, embedder=base.embedder, generator=fast)
-    latencies = chat_latencies(settings, services, questions, "bench")
+    latencies = chat_latencies(services, questions, "bench")
     ids = made["none"]._encode(reference.calls[0][0])
     metrics: dict[str, float] = {"ct2_prompt_tokens": len(ids)}
     tokens: dict[str, list[int]] = {}
@@ -180,6 +210,11 @@ def compare_engines(
         metrics[f"{name}_decode_speedup"] = (
             speed["decode_tokens_per_s"] / before["float_decode_tokens_per_s"]
         )
+    long_ids = made["none"]._encode(long)  # time to the first token of ~1,000 tokens
+    for name, generator in (("ct2", made["none"]), ("ct2_int8", made["int8"])):
+        speed, _ = on_model(partial(ct2_speed, generator, long_ids, 8))
+        metrics[f"{name}_long_time_to_first_token_ms"] = speed["time_to_first_token_ms"]
+        metrics[f"{name}_long_prefill_tokens_per_s"] = speed["prefill_tokens_per_s"]
     source = made["none"].checkpoint().source
     tried = on_model(partial(ort_genai_speed, source, settings.home / "ort-genai", ids, new_tokens))
     if tried is not None:  # the other engine tried, when installed (pyproject's `engines`)

@@ -25,6 +25,7 @@ from bench.engines import (
     Recording,
     chat_latencies,
     compare_engines,
+    long_prompt,
 )
 from bench.report import Result, percentile
 from generation.generator import Message
@@ -180,7 +181,7 @@ def _measure(
     questions = [r["question"] for r in rows]
     # A real RAG prompt: the one /api/chat builds for the first question.
     overhead, latencies = _server_overhead(services, recorder, questions[:5], on_model)
-    latencies += chat_latencies(settings, services, questions[5:], "bench")
+    latencies += chat_latencies(services, questions[5:], "bench")
     calls = [(m, g.completion_tokens) for m, g in recorder.calls[:5]]
     messages = recorder.calls[0][0]
     inputs = _encode(tokenizer, messages)
@@ -202,6 +203,12 @@ def _measure(
             f"{name}_decode_over_bound": speed["decode_tokens_per_s"] / bound,
         }  # fmt: skip
         metrics["prompt_tokens"] = speed["prompt_tokens"]
+    long = long_prompt(recorder.count_tokens, recorder.calls)
+    long_inputs = _encode(tokenizer, long)
+    metrics["long_prompt_tokens"] = int(long_inputs["input_ids"].shape[1])
+    for name in ("float", "bf16"):  # bfloat16 matrix units (AMX) speed up prefill, where present
+        speed = on_model(partial(_speed, variants[name], long_inputs, pad, 8))
+        metrics[f"{name}_long_time_to_first_token_ms"] = speed["time_to_first_token_ms"]
     for name in ("bf16", "int8"):
         metrics[f"{name}_decode_speedup"] = (
             metrics[f"{name}_decode_tokens_per_s"] / metrics["float_decode_tokens_per_s"]
@@ -212,7 +219,7 @@ def _measure(
     metrics["server_overhead"] = overhead - 1
     metrics["api_chat_p50_s_transformers"] = percentile(latencies, 50)
     engines, differing = compare_engines(settings, base, on_model, recorder, questions, new_tokens,
-                                      metrics)  # fmt: skip
+                                      metrics, long)  # fmt: skip
     metrics |= engines
     return Result(
         metrics=metrics,

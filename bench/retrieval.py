@@ -11,7 +11,7 @@ import json
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.report import Result, percentile
@@ -86,12 +86,16 @@ def _score(
     }
 
 
-def run_retrieval(*, data: Path, quick: bool) -> Result:
-    """All three modes on both sets, one index per set."""
+def run_retrieval(
+    *, data: Path, quick: bool, sets: Sequence[str] = ("covid_qa", "python_faq")
+) -> Result:
+    """All three modes on both sets (or those `--set` names), one index per set."""
     metrics: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
         services = Services(Settings(home=Path(tmp), _env_file=None))
         for name, build in (("covid_qa", _covid), ("python_faq", _python_faq)):
+            if name not in sets:
+                continue
             folder, items = build(data, quick)
             started = time.perf_counter()
             report = services.ingestor.ingest([folder], collection=name)
@@ -110,6 +114,7 @@ def run_retrieval(*, data: Path, quick: bool) -> Result:
         metrics=metrics,
         context={
             "embedder": settings.embedder.model,
+            "embedder_backend": settings.embedder.backend,
             "chunk_size_tokens": settings.chunking.chunk_size,
             "chunk_overlap_tokens": settings.chunking.chunk_overlap,
             "candidates": settings.retrieval.candidates,
