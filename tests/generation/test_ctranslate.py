@@ -4,12 +4,14 @@ greedy tokens, stops, openings, streams, adapters; its own model thread, cache a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from generation.ctranslate import CT2Generator, stops_here
+from generation.ctranslate_models import prefer_onednn
 from generation.generator import AdapterUnavailableError, PromptTooLongError
 from generation.local import HFGenerator
 from retrieval.model_thread import ModelBusyError, ModelThread
@@ -230,3 +232,12 @@ def test_prompt_tuning_falls_back_to_transformers_and_says_so(
     alone = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, adapters=resolve)
     with pytest.raises(AdapterUnavailableError, match="BACKEND=transformers"):
         alone.generate(MESSAGES, adapter="soft")
+
+
+def test_onednn_is_chosen_unless_the_environment_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CT2_USE_MKL", raising=False)
+    prefer_onednn()
+    assert os.environ["CT2_USE_MKL"] == "0"
+    monkeypatch.setenv("CT2_USE_MKL", "1")  # a user who measured MKL faster keeps it
+    prefer_onednn()
+    assert os.environ["CT2_USE_MKL"] == "1"
