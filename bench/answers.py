@@ -34,6 +34,16 @@ SETS = ("docs", "covid_qa", "python_faq", "clapnq")
 _MARKERS = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
 
 
+def without_markers(answer: str) -> str:
+    """The answer with its [n] citation markers left out (they are not part of any gold)."""
+    return _MARKERS.sub(" ", answer)
+
+
+def contains(text: str, gold: str) -> bool:
+    """Whether the text holds the (non-empty) gold answer, normalised."""
+    return bool(normalise(gold)) and normalise(gold) in normalise(text)
+
+
 def _words(text: str) -> str:
     """Lower case, punctuation as spaces: 'RAGQA_SERVER__PORT' -> 'ragqa server port'."""
     return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
@@ -41,7 +51,7 @@ def _words(text: str) -> str:
 
 def has_key_phrase(answer: str, phrases: Sequence[str]) -> bool:
     """Whether the answer (its [n] markers aside) holds one of the phrases, as whole words."""
-    said = f" {_words(_MARKERS.sub(' ', answer))} "
+    said = f" {_words(without_markers(answer))} "
     return any(f" {_words(p)} " in said for p in phrases if _words(p))
 
 
@@ -57,10 +67,10 @@ def _score(services: Services, answers: AnswerSet, mode: str) -> dict[str, float
             Request(item.question, answers.name, mode=mode, examples=shown)
         )
         latencies.append((time.perf_counter() - began) * 1000)
-        text = "" if answer.refused else _MARKERS.sub(" ", answer.text)
+        text = "" if answer.refused else without_markers(answer.text)
         em += normalise(text) == normalise(item.gold)
         f1 += token_f1(text, item.gold)
-        contained += bool(normalise(item.gold)) and normalise(item.gold) in normalise(text)
+        contained += contains(text, item.gold)
         keyed += has_key_phrase(text, item.key_phrases)
         refused += answer.refused
         replaced += answer.replaced_reason is not None

@@ -209,7 +209,8 @@ def compare_engines(
 ) -> tuple[dict[str, float], list[dict[str, object]]]:  # fmt: skip
     """CTranslate2 float32 and int8 beside transformers: speed on the first RAG prompt, the
     same questions through /api/chat, and the answers compared token for token."""
-    made = {q: CT2Generator(model=resolve_generator(settings.generator.model),
+    model = resolve_generator(settings.generator.model)
+    made = {q: CT2Generator(model=model,
                             cache_dir=settings.model_cache_dir, model_thread=base.model_thread,
                             max_new_tokens=settings.generator.max_new_tokens, quantize=q)
             for q in ("none", "int8")}  # fmt: skip
@@ -217,21 +218,18 @@ def compare_engines(
     services = Services(settings, embedder=base.embedder, generator=fast)
     latencies = chat_latencies(services, questions, "bench")
     ids = made["none"]._encode(reference.calls[0][0])
+    long_ids = made["none"]._encode(long)  # time to the first token of ~1,000 tokens
     metrics: dict[str, float] = {"ct2_prompt_tokens": len(ids)}
     tokens: dict[str, list[int]] = {}
-    for name, generator in (("ct2", made["none"]), ("ct2_int8", made["int8"])):
-        speed, tokens[name] = on_model(partial(ct2_speed, generator, ids, new_tokens))
+    for name, q in (("ct2", "none"), ("ct2_int8", "int8")):
+        speed, tokens[name] = on_model(partial(ct2_speed, made[q], ids, new_tokens))
         metrics |= {f"{name}_{k}": v for k, v in speed.items()}
         metrics[f"{name}_decode_speedup"] = (
             speed["decode_tokens_per_s"] / before["float_decode_tokens_per_s"]
         )
-    long_ids = made["none"]._encode(long)  # time to the first token of ~1,000 tokens
-    for name, generator in (("ct2", made["none"]), ("ct2_int8", made["int8"])):
-        speed, _ = on_model(partial(ct2_speed, generator, long_ids, 8))
+        speed, _ = on_model(partial(ct2_speed, made[q], long_ids, 8))
         metrics[f"{name}_long_time_to_first_token_ms"] = speed["time_to_first_token_ms"]
         metrics[f"{name}_long_prefill_tokens_per_s"] = speed["prefill_tokens_per_s"]
-    model = resolve_generator(settings.generator.model)
-    for name, q in (("ct2", "none"), ("ct2_int8", "int8")):
         fresh = fresh_ct2_speed(model, settings.model_cache_dir, ids, new_tokens, q)
         metrics |= {f"{name}_fresh_process_{k}": v for k, v in fresh.items()}
         metrics[f"{name}_fresh_process_decode_over_bound"] = (

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.answer_sets import REPOSITORY, AnswerSet, load_set
+from bench.answers import contains, without_markers
 from bench.engines import Recording, ask_over_http
 from bench.report import Result, percentile
-from finetune.scoring import normalise, token_f1
+from finetune.scoring import token_f1
 from generation.ctranslate_models import read_checkpoint
 from ingest.discovery import source_id
 from server.packaged import resolve_embedder, resolve_generator
@@ -55,13 +56,7 @@ def _peer(job: dict[str, Any], work: Path) -> dict[str, Any]:
 
 
 def _f1(text: str, gold: str) -> float:
-    import re
-
-    return token_f1(re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text), gold)
-
-
-def _contains(context: str, gold: str) -> bool:
-    return bool(normalise(gold)) and normalise(gold) in normalise(context)
+    return token_f1(without_markers(text), gold)
 
 
 def run_peer(*, data: Path, quick: bool) -> Result:
@@ -101,7 +96,7 @@ def run_peer(*, data: Path, quick: bool) -> Result:
             "f1": [_f1(a["answer"], i.gold) for a, i in zip(peer_answers, items, strict=True)],
             "gold_article": [source_id(Path(gold)) in {source_id(Path(s)) for s in a["sources"]}
                              for a, gold in zip(peer_answers, gold_sources, strict=True)],
-            "answer_in_context": [_contains(a["context"], i.gold)
+            "answer_in_context": [contains(a["context"], i.gold)
                                   for a, i in zip(peer_answers, items, strict=True)],
         },
     }  # fmt: skip
@@ -115,7 +110,7 @@ def run_peer(*, data: Path, quick: bool) -> Result:
                              for hits, g in zip(retrieved, gold_sources, strict=True)],
         }  # fmt: skip
     rows["ragqa_rag"]["answer_in_context"] = [
-        _contains(p, i.gold) for p, i in zip(prompts, items, strict=True)
+        contains(p, i.gold) for p, i in zip(prompts, items, strict=True)
     ]
     for name, row in rows.items():
         n = len(row["seconds"])

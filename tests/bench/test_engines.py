@@ -5,8 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from bench.answers import contains
 from bench.engines import long_prompt
-from bench.peer import _contains, _f1, _prompts
+from bench.peer import _f1, _prompts
 
 
 def _rag(question: str, *passages: str) -> list[dict[str, str]]:
@@ -36,8 +37,8 @@ def test_a_long_prompt_grows_by_whole_passages_inside_the_sources() -> None:
 
 def test_peer_scores_leave_citation_markers_out_and_match_prompts_to_questions() -> None:
     assert _f1("Wuhan [1].", "Wuhan") == 1.0
-    assert _contains("It began in  WUHAN, China.", "wuhan, china")
-    assert not _contains("anything", "")
+    assert contains("It began in  WUHAN, China.", "wuhan, china")
+    assert not contains("anything", "")
 
     recorded = SimpleNamespace(calls=[(_rag("second?", "b"), None)])
     prompts = _prompts(recorded, ["first?", "second?"])  # type: ignore[arg-type]

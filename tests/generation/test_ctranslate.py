@@ -189,15 +189,24 @@ def _prompt_tuning(base: Path, folder: Path) -> Path:
     return folder
 
 
+def _with_adapters(
+    base: Path, cache: Path, folders: dict[str, Path], tokens: int, *, fallback: bool = False
+) -> tuple[HFGenerator, CT2Generator]:
+    """The reference and CTranslate2 on `base`, serving the adapters in `folders` by name; with
+    `fallback`, CTranslate2 hands what it cannot serve to the reference."""
+    reference = HFGenerator(model=str(base), cache_dir=cache, max_new_tokens=tokens,
+                            adapters=folders.__getitem__)  # fmt: skip
+    fast = CT2Generator(model=str(base), cache_dir=cache, max_new_tokens=tokens,
+                        adapters=folders.__getitem__,
+                        fallback=(lambda: reference) if fallback else None)  # fmt: skip
+    return reference, fast
+
+
 def test_lora_adapter_is_merged_once_and_answers_as_transformers(
     tiny_llama: Path, tmp_path: Path
 ) -> None:
     folders = {"tuned": _lora(tiny_llama, tmp_path / "tuned")}
-    resolve = folders.__getitem__
-    reference = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=16,
-                            adapters=resolve)  # fmt: skip
-    fast = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=16,
-                        adapters=resolve)  # fmt: skip
+    reference, fast = _with_adapters(tiny_llama, tmp_path, folders, 16)
     same = 0
     for messages in prompts(10):
         tuned = reference.generate(messages, adapter="tuned")
@@ -220,16 +229,12 @@ def test_prompt_tuning_falls_back_to_transformers_and_says_so(
     tiny_llama: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     folders = {"soft": _prompt_tuning(tiny_llama, tmp_path / "soft")}
-    resolve = folders.__getitem__
-    reference = HFGenerator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=8,
-                            adapters=resolve)  # fmt: skip
-    fast = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=8,
-                        adapters=resolve, fallback=lambda: reference)  # fmt: skip
+    reference, fast = _with_adapters(tiny_llama, tmp_path, folders, 8, fallback=True)
     with caplog.at_level(logging.INFO, logger="generation.ctranslate"):
         expected = reference.generate(MESSAGES, adapter="soft")
         assert fast.generate(MESSAGES, adapter="soft") == expected
     assert "answering with transformers" in caplog.text
-    alone = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, adapters=resolve)
+    alone = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, adapters=folders.__getitem__)
     with pytest.raises(AdapterUnavailableError, match="BACKEND=transformers"):
         alone.generate(MESSAGES, adapter="soft")
 
