@@ -70,7 +70,7 @@ def _measure(services: Services, files: list[Path], home: Path) -> dict[str, flo
     }
 
 
-BACKENDS = ("torch", "openvino", "onnx", "onnx-int8")
+BACKENDS = ("torch", "openvino", "openvino-bf16", "onnx", "onnx-int8")
 
 
 def _backends(files: list[Path], tmp: Path) -> dict[str, float]:

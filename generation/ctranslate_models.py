@@ -8,6 +8,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,44 +48,45 @@ def _convert(checkpoint: str, output: Path) -> None:
     TransformersConverter(checkpoint).convert(str(output), force=True)
 
 
+def _convert_or_explain(source: str, staging: Path) -> None:
+    try:
+        _convert(source, staging)
+    except (OSError, ValueError, KeyError, NotImplementedError) as error:
+        raise GeneratorLoadError(
+            f"CTranslate2 cannot convert {source!r}: {error}. Set "
+            "RAGQA_GENERATOR__BACKEND=transformers to run it with transformers."
+        ) from error
+
+
 def converted(source: str, cache_dir: Path) -> Path:
     """The CTranslate2 folder for checkpoint `source`, converting it the first time."""
     name = Path(source).name or "model"
     target = cache_dir / "ctranslate2" / f"{name}-{source_key(source, FORMAT)}"
-
-    def build(staging: Path) -> None:
-        try:
-            _convert(source, staging)
-        except (OSError, ValueError, KeyError, NotImplementedError) as error:
-            raise GeneratorLoadError(
-                f"CTranslate2 cannot convert {source!r}: {error}. Set "
-                "RAGQA_GENERATOR__BACKEND=transformers to run it with transformers."
-            ) from error
-
+    build = partial(_convert_or_explain, source)
     return publish(target, "model.bin", build, f"converting {source} for CTranslate2")
+
+
+def _merge_and_convert(source: str, adapter: Path, staging: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from generation.adapters import peft_quietly
+
+    base = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
+    with peft_quietly():
+        merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
+    with tempfile.TemporaryDirectory(prefix=".merged-", dir=staging.parent) as folder:
+        merged.save_pretrained(folder)
+        AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+        _convert(folder, staging)
 
 
 def merged_adapter(source: str, adapter: Path, cache_dir: Path) -> Path:
     """The CTranslate2 folder of base `source` with LoRA `adapter` merged into its weights,
     built once per adapter content."""
     target = cache_dir / "ctranslate2" / "adapters" / f"{adapter.name}-{adapter_key(adapter)}"
-
-    def build(staging: Path) -> None:
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from generation.adapters import peft_quietly
-
-        base = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
-        with peft_quietly():
-            merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
-        with tempfile.TemporaryDirectory(prefix=".merged-", dir=staging.parent) as folder:
-            merged.save_pretrained(folder)
-            AutoTokenizer.from_pretrained(source).save_pretrained(folder)
-            _convert(folder, staging)
-
     what = f"merging adapter {adapter.name} and converting it for CTranslate2"
-    return publish(target, "model.bin", build, what)
+    return publish(target, "model.bin", partial(_merge_and_convert, source, adapter), what)
 
 
 @dataclass(frozen=True)

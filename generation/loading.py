@@ -7,16 +7,12 @@ setting into model weights.
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import shutil
-import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from generation.generator import GeneratorLoadError
-
-logger = logging.getLogger(__name__)
+from retrieval.model_cache import publish
 
 
 def find_gguf(model: str) -> Path | None:
@@ -31,20 +27,11 @@ def find_gguf(model: str) -> Path | None:
     return None
 
 
-def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
-    """Dequantise a GGUF model once into a safetensors folder under `cache_dir`; return it.
-
-    transformers refuses to save a model loaded from GGUF, so it is rebuilt from its config
-    (without the quantization config) and its state dict. The folder appears atomically.
-    """
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-    target = cache_dir / f"{gguf.stem}-{key[:12]}"
-    if (target / "config.json").exists():
-        return target
+def _dequantize(gguf: Path, staging: Path) -> None:
+    """transformers refuses to save a model loaded from GGUF, so it is rebuilt from its config
+    (without the quantization config) and its state dict."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.info("converting %s to safetensors in %s (once)", gguf.name, target)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = loaded.config
@@ -52,15 +39,17 @@ def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache_dir))
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+
+
+def convert_gguf(gguf: Path, cache_dir: Path) -> Path:
+    """Dequantise a GGUF model once into a safetensors folder under `cache_dir`; return it."""
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    target = cache_dir / f"{gguf.stem}-{key[:12]}"
+    return publish(target, "config.json", partial(_dequantize, gguf),
+                   f"converting {gguf.name} to safetensors")  # fmt: skip
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")

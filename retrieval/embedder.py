@@ -52,7 +52,7 @@ class Embedder(Protocol):
 
 _models: dict[tuple[str, str, str], Any] = {}
 _models_lock = threading.Lock()
-BACKENDS = ("torch", "openvino", "onnx", "onnx-int8")
+BACKENDS = ("torch", "openvino", "openvino-bf16", "onnx", "onnx-int8")
 
 
 def _load_sentence_transformer(
@@ -78,9 +78,10 @@ def _load_sentence_transformer(
                 from retrieval.onnx_embedder import exported, run_with_onnx
 
                 folder = cache_dir or Path(tempfile.gettempdir()) / "ragqa-models"
-                onnx_file = exported(model, loaded[0], folder, int8=backend == "onnx-int8")
-                engine = "openvino" if backend == "openvino" else "onnxruntime"
-                loaded = run_with_onnx(loaded, onnx_file, engine)
+                onnx_file = exported(model, folder, int8=backend == "onnx-int8")
+                engine = "openvino" if backend.startswith("openvino") else "onnxruntime"
+                precision = "bf16" if backend.endswith("bf16") else "f32"
+                loaded = run_with_onnx(loaded, onnx_file, engine, precision)
             _models[key] = loaded
         return _models[key]
 
@@ -99,8 +100,9 @@ class SentenceTransformerEmbedder:
         backend: str = "torch",
         cache_dir: Path | None = None,
     ) -> None:
-        """`backend`: torch (sentence-transformers as is); openvino, onnx or onnx-int8 (its
-        transformer exported once to ONNX into `cache_dir`, run by OpenVINO or ONNX Runtime)."""
+        """`backend`: torch (sentence-transformers as is); openvino, openvino-bf16, onnx or
+        onnx-int8 (its transformer exported once to ONNX into `cache_dir`, run by OpenVINO or
+        ONNX Runtime)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self._backend = backend

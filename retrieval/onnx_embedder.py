@@ -9,15 +9,18 @@ torch's exporter and ONNX Runtime's own fusions and quantiser."""
 
 from __future__ import annotations
 
+import logging
 import os
 import types
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from retrieval.model_cache import publish, source_key
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+logger = logging.getLogger(__name__)
 FORMAT = "onnx-1"  # bump when the export changes, so stale copies are not reused
 
 
@@ -75,19 +78,37 @@ def _optimize(path: Path, config: Any) -> None:
     fused.save_model_to_file(str(path))
 
 
-def exported(model: str, transformer: Any, cache_dir: Path, *, int8: bool) -> Path:
+def _load_and_export(model: str, int8: bool, staging: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    _export(SentenceTransformer(model, device="cpu")[0], staging, int8)
+
+
+def exported(model: str, cache_dir: Path, *, int8: bool) -> Path:
     """The ONNX file of the sentence-transformers `model`'s transformer, exported once."""
     kind = "int8" if int8 else "float32"
     key = source_key(model, FORMAT)
     target = cache_dir / "onnx" / f"{Path(model).name or 'embedder'}-{kind}-{key}"
-    publish(target, "model.onnx", lambda staging: _export(transformer, staging, int8),
+    publish(target, "model.onnx", partial(_load_and_export, model, int8),
             f"exporting embedder {model} to ONNX ({kind})")  # fmt: skip
     return target / "model.onnx"
 
 
-def run_with_onnx(st_model: Any, onnx_file: Path, engine: str = "onnxruntime") -> Any:
+def openvino_precision(core: Any, wanted: str) -> str:
+    """`wanted` (f32 or bf16), or f32 where the CPU has no native bfloat16 (AVX-512 BF16, AMX):
+    emulated, it would be slower than float32."""
+    if wanted == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        logger.info("this CPU computes no bfloat16: the openvino-bf16 embedder runs in float32")
+        return "f32"
+    return wanted
+
+
+def run_with_onnx(
+    st_model: Any, onnx_file: Path, engine: str = "onnxruntime", precision: str = "f32"
+) -> Any:
     """`st_model` with its first module's forward pass run from `onnx_file` by `engine`
-    (onnxruntime, or openvino in float32); tokenising, pooling and normalising unchanged."""
+    (onnxruntime, or openvino in `precision`: f32, or bf16 where the CPU computes it);
+    tokenising, pooling and normalising unchanged."""
     import numpy as np
     import torch
 
@@ -97,7 +118,8 @@ def run_with_onnx(st_model: Any, onnx_file: Path, engine: str = "onnxruntime") -
 
         core = openvino.Core()
         compiled = core.compile_model(core.read_model(str(onnx_file)), "CPU", {
-            "INFERENCE_PRECISION_HINT": "f32",  # bfloat16 where the CPU has it: other vectors
+            # OpenVINO's own default is bf16 where the CPU has it; f32 is asked for by name.
+            "INFERENCE_PRECISION_HINT": openvino_precision(core, precision),
             "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
         })  # fmt: skip
         wanted = [i.get_any_name() for i in compiled.inputs]

@@ -216,6 +216,8 @@ def test_real_server_over_http(live_server: str, shared_data: Path, real_home: P
     with requests.post(f"{live_server}/api/chat", json=body, stream=True, timeout=300) as response:
         found, reads = read_events(response)
     kinds = [kind for kind, _ in found]
-    assert kinds[0] == "retrieval" and kinds[-1] == "answer" and kinds.count("token") >= 3
+    # On failure: the answer event (a refusal says why) and the server's log.
+    seen = f"{found[-1]}\n{(real_home / 'serve.log').read_text()[-3000:]}"
+    assert kinds[0] == "retrieval" and kinds[-1] == "answer" and kinds.count("token") >= 3, seen
     assert reads >= 3
     assert found[-1][1]["answer"].strip()

@@ -115,7 +115,7 @@ def test_converted_once_and_cached(
     def refuse(*args: object) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr("generation.ctranslate_models._convert", refuse)
+    monkeypatch.setattr("retrieval.model_cache.build_apart", refuse)
     again = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=6)
     assert again.generate(MESSAGES) == answer
     assert not list((tmp_path / "ctranslate2").glob(".build-*"))  # no staging left

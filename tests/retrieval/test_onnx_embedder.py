@@ -12,6 +12,7 @@ from retrieval import embedder as embedder_module
 from retrieval.chroma import EmbedderMismatchError, open_chroma_client
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import ChromaIndex
+from retrieval.onnx_embedder import openvino_precision
 from tests.fakes import TEXTS, FakeEmbedder, make_chunks, record
 from tests.tiny import WORDS
 
@@ -29,7 +30,7 @@ def embedder(model: Path, backend: str, cache: Path) -> SentenceTransformerEmbed
                                        batch_size=8)  # fmt: skip
 
 
-@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "openvino-bf16"])
 def test_exported_vectors_equal_torch_vectors(
     tiny_embedder: Path, tmp_path: Path, backend: str
 ) -> None:
@@ -60,7 +61,7 @@ def test_exported_once_and_cached(
     def refuse(*args: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr("retrieval.onnx_embedder._export", refuse)
+    monkeypatch.setattr("retrieval.model_cache.build_apart", refuse)
     again = embedder(tiny_embedder, "onnx", tmp_path).embed_documents(SENTENCES[:3])
     assert min(cosine(a, b) for a, b in zip(first, again, strict=True)) > 0.99999
     assert not list((tmp_path / "onnx").glob(".build-*"))  # no staging left behind
@@ -102,3 +103,20 @@ def test_a_collection_refuses_a_backend_whose_vectors_differ(tmp_path: Path) -> 
     assert opened("torch", 0.0).count("docs") == len(TEXTS)  # another, with equal vectors
     with pytest.raises(EmbedderMismatchError, match="RAGQA_EMBEDDER__BACKEND=onnx"):
         opened("onnx-int8", 0.2).count("docs")
+
+
+class Core:
+    """An OpenVINO core reporting `capabilities` for its CPU."""
+
+    def __init__(self, capabilities: list[str]) -> None:
+        self.capabilities = capabilities
+
+    def get_property(self, device: str, name: str) -> list[str]:
+        assert (device, name) == ("CPU", "OPTIMIZATION_CAPABILITIES")
+        return self.capabilities
+
+
+def test_bfloat16_only_where_the_cpu_computes_it() -> None:
+    assert openvino_precision(Core(["BF16", "FP32", "INT8"]), "bf16") == "bf16"
+    assert openvino_precision(Core(["FP32", "INT8"]), "bf16") == "f32"  # emulated: slower
+    assert openvino_precision(Core(["BF16", "FP32"]), "f32") == "f32"
