@@ -35,10 +35,8 @@ def prompts(count: int) -> list[list[dict[str, str]]]:
 
 
 @pytest.fixture(scope="module")
-def pair(
-    tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[HFGenerator, CT2Generator]:
-    cache = tmp_path_factory.mktemp("models")
+def pair(tiny_llama: Path, shared_model_cache: Path) -> tuple[HFGenerator, CT2Generator]:
+    cache = shared_model_cache
     reference = HFGenerator(model=str(tiny_llama), cache_dir=cache, max_new_tokens=24)
     return reference, CT2Generator(model=str(tiny_llama), cache_dir=cache, max_new_tokens=24)
 
@@ -96,10 +94,17 @@ def test_an_avoided_opening_is_avoided_as_transformers_does(
         assert fast.generate(messages, avoid_opening="zzz qqq") == free
 
 
-def test_cached_system_prompt_gives_the_same_answers(tiny_llama: Path, tmp_path: Path) -> None:
-    cached = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=12,
+@pytest.fixture
+def models(shared_model_cache: Path) -> Path:
+    """The session's model cache: the tiny model is converted once (in a new process, about
+    10 s), not once per test."""
+    return shared_model_cache
+
+
+def test_cached_system_prompt_gives_the_same_answers(tiny_llama: Path, models: Path) -> None:
+    cached = CT2Generator(model=str(tiny_llama), cache_dir=models, max_new_tokens=12,
                           prefix_cache=True)  # fmt: skip
-    plain = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=12)
+    plain = CT2Generator(model=str(tiny_llama), cache_dir=models, max_new_tokens=12)
     assert cached._static_prompt(MESSAGES, cached._encode(MESSAGES)) > 3
     for messages in (*prompts(4), MESSAGES, MESSAGES):
         assert cached.generate(messages) == plain.generate(messages)
@@ -121,25 +126,25 @@ def test_converted_once_and_cached(
     assert not list((tmp_path / "ctranslate2").glob(".build-*"))  # no staging left
 
 
-def test_int8_loads_and_generates(tiny_llama: Path, tmp_path: Path) -> None:
-    generator = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=6,
+def test_int8_loads_and_generates(tiny_llama: Path, models: Path) -> None:
+    generator = CT2Generator(model=str(tiny_llama), cache_dir=models, max_new_tokens=6,
                              quantize="int8")  # fmt: skip
     assert generator.loaded()[0].compute_type == "int8_float32"
     assert 1 <= generator.generate(MESSAGES).completion_tokens <= 6
 
 
-def test_window_and_bad_settings_are_clear_errors(tiny_llama: Path, tmp_path: Path) -> None:
-    generator = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=8)
+def test_window_and_bad_settings_are_clear_errors(tiny_llama: Path, models: Path) -> None:
+    generator = CT2Generator(model=str(tiny_llama), cache_dir=models, max_new_tokens=8)
     with pytest.raises(PromptTooLongError, match="4096-token window"):
         generator.generate([{"role": "user", "content": "the " * 5000}])
     with pytest.raises(ValueError, match="quantize"):
-        CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, quantize="int4")
+        CT2Generator(model=str(tiny_llama), cache_dir=models, quantize="int4")
 
 
 def test_closing_a_stream_stops_generation_and_frees_the_model(
-    tiny_llama: Path, tmp_path: Path
+    tiny_llama: Path, models: Path
 ) -> None:
-    generator = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, max_new_tokens=4000)
+    generator = CT2Generator(model=str(tiny_llama), cache_dir=models, max_new_tokens=4000)
     generator.warm_up()
     stream = generator.stream([{"role": "user", "content": "the"}])
     next(stream)
@@ -151,10 +156,10 @@ def test_closing_a_stream_stops_generation_and_frees_the_model(
 
 
 def test_runs_on_the_model_thread_and_turns_away_beyond_the_queue(
-    tiny_llama: Path, tmp_path: Path
+    tiny_llama: Path, models: Path
 ) -> None:
     thread = ModelThread(max_waiting=0, wait_timeout_s=5)
-    generator = CT2Generator(model=str(tiny_llama), cache_dir=tmp_path, model_thread=thread,
+    generator = CT2Generator(model=str(tiny_llama), cache_dir=models, model_thread=thread,
                              max_new_tokens=4000)  # fmt: skip
     generator.warm_up()
     stream = generator.stream([{"role": "user", "content": "the"}])

@@ -32,10 +32,11 @@ def embedder(model: Path, backend: str, cache: Path) -> SentenceTransformerEmbed
 
 @pytest.mark.parametrize("backend", ["onnx", "openvino", "openvino-bf16"])
 def test_exported_vectors_equal_torch_vectors(
-    tiny_embedder: Path, tmp_path: Path, backend: str
+    tiny_embedder: Path, shared_model_cache: Path, backend: str
 ) -> None:
-    reference = embedder(tiny_embedder, "torch", tmp_path).embed_documents(SENTENCES)
-    fast = embedder(tiny_embedder, backend, tmp_path)
+    # One export for the three (about 10 s each, in a new process)
+    reference = embedder(tiny_embedder, "torch", shared_model_cache).embed_documents(SENTENCES)
+    fast = embedder(tiny_embedder, backend, shared_model_cache)
     vectors = fast.embed_documents(SENTENCES)
     assert min(cosine(a, b) for a, b in zip(reference, vectors, strict=True)) >= 0.999
     assert fast.embed_query(SENTENCES[3]) == pytest.approx(vectors[3], abs=1e-5)
