@@ -6,6 +6,7 @@ the same questions through each backend, and greedy answers compared token for t
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import statistics
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -124,20 +126,28 @@ def ask_over_http(
     return replies
 
 
+def in_fresh_process(work: Callable[..., Any], *args: Any) -> Any:
+    """`work(*args)` in a new Python process where nothing else ran (spawned; `work` must be
+    a module-level function).
+
+    Once PyTorch has run multi-threaded work in a process, CTranslate2 decodes slower there (34
+    against 20 tokens/s on a 2-core Intel Xeon; not when PyTorch kept one thread); a benchmark
+    that runs transformers first measures the faster engines apart, as a server runs them."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(work, *args).result()
+
+
 def fresh_ct2_speed(
     model: str, cache_dir: Path, ids: list[int], new_tokens: int, quantize: str,
     long_ids: list[int],
 ) -> dict[str, float]:  # fmt: skip
-    """ct2_speed in a new Python process where nothing else ran (the model already converted).
-
-    Once PyTorch has run multi-threaded work in a process, CTranslate2 decodes slower there (34
-    against 20 tokens/s on a 2-core Intel Xeon; not when PyTorch kept one thread), and this
-    benchmark runs transformers first; a server that converted nothing at start-up does not."""
-    job = {"model": model, "cache_dir": str(cache_dir), "ids": ids, "new_tokens": new_tokens,
-           "quantize": quantize, "long_ids": long_ids}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "bench.engines"], input=json.dumps(job),
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return dict(json.loads(done.stdout.splitlines()[-1]))
+    """ct2_speed of a new CTranslate2Generator (the model already converted), and the first
+    token's time for `long_ids`: run it in_fresh_process."""
+    engine = CT2Generator(model=model, cache_dir=cache_dir, quantize=quantize)
+    timed = ct2_speed(engine, ids, new_tokens)[0]
+    first = ct2_speed(engine, long_ids, 8)[0]["time_to_first_token_ms"]
+    return timed | {"long_time_to_first_token_ms": first}
 
 
 def chat_latencies(services: Services, questions: list[str], collection: str) -> list[float]:
@@ -231,7 +241,8 @@ def compare_engines(
         speed, _ = on_model(partial(ct2_speed, made[q], long_ids, 8))
         metrics[f"{name}_long_time_to_first_token_ms"] = speed["time_to_first_token_ms"]
         metrics[f"{name}_long_prefill_tokens_per_s"] = speed["prefill_tokens_per_s"]
-        fresh = fresh_ct2_speed(model, settings.model_cache_dir, ids, new_tokens, q, long_ids)
+        fresh = in_fresh_process(fresh_ct2_speed, model, settings.model_cache_dir, ids,
+                                 new_tokens, q, long_ids)  # fmt: skip
         metrics |= {f"{name}_fresh_process_{k}": v for k, v in fresh.items()}
         metrics[f"{name}_fresh_process_decode_over_bound"] = (
             fresh["decode_tokens_per_s"] / before["float_bound_tokens_per_s"]
@@ -257,12 +268,3 @@ def compare_engines(
     _, tokenizer = made["none"].loaded()
     equal, differing = compare_answers(reference, fast, tokenizer)
     return {f"ct2_{k}": v for k, v in equal.items()} | metrics, differing
-
-
-if __name__ == "__main__":  # fresh_ct2_speed's child: a JSON job on stdin, timings on stdout
-    job = json.loads(sys.stdin.read())
-    engine = CT2Generator(model=job["model"], cache_dir=Path(job["cache_dir"]),
-                          quantize=job["quantize"])  # fmt: skip
-    timed = ct2_speed(engine, job["ids"], job["new_tokens"])[0]
-    first = ct2_speed(engine, job["long_ids"], 8)[0]["time_to_first_token_ms"]
-    print(json.dumps(timed | {"long_time_to_first_token_ms": first}))

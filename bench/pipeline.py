@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.engines import in_fresh_process
 from bench.report import Result, percentile
 from generation.rag import Request
 from server.settings import Settings
@@ -31,15 +30,8 @@ def run_pipeline(*, data: Path, quick: bool) -> Result:
     questions = [r["question"] for r in rows if r.get("is_question")][: 3 if quick else 20]
     metrics: dict[str, float] = {"questions": len(questions)}
     for name, chosen in BACKENDS.items():
-        # Each in a fresh process, as a server runs: CTranslate2 decodes at about half speed in
-        # a process where PyTorch has run on every core (docs/asking.md).
-        with (
-            tempfile.TemporaryDirectory(prefix="ragqa-bench-") as home,
-            ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            ) as pool,
-        ):
-            measured = pool.submit(_measure, chosen, Path(home), faq, questions).result()
+        with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as home:
+            measured = in_fresh_process(_measure, chosen, Path(home), faq, questions)
             metrics |= {f"{name}_{k}": v for k, v in measured.items()}
     settings = _settings(BACKENDS["default"], Path("."))
     for key in ("ingest_chunks_per_s", "answer_ms_p50", "answer_ms_p95", "retrieval_ms_p50"):
